@@ -1,0 +1,16 @@
+# The one source list, read by both Makefile (GNU make) and nmake.mak (MSVC).
+# Keep it to plain "NAME = files" assignments so both tools parse it.
+
+# Pure modules: no windows.h; also built natively for sanitizers and fuzzing.
+PURE_SRC = src/sha256.c src/pe_version.c src/json.c src/scope.c src/conf.c \
+	src/nats_proto.c
+
+# Win32 modules shared by both executables.
+WIN_SRC = src/win.c src/log.c src/tls.c src/nats_glue.c src/jetstream.c \
+	src/kv.c src/objstore.c
+
+# kanade-agent.exe only.
+AGENT_SRC = src/service.c src/update.c src/agent.c
+
+# kanade.exe only.
+CLI_SRC = src/cli.c

@@ -1,0 +1,2 @@
+/* conf.c: not written yet. */
+typedef int conf_placeholder;

@@ -1,0 +1,2 @@
+/* jetstream.c: not written yet. */
+typedef int jetstream_placeholder;

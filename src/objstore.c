@@ -1,0 +1,2 @@
+/* objstore.c: not written yet. */
+typedef int objstore_placeholder;

@@ -1,0 +1,2 @@
+/* pe_version.c: not written yet. */
+typedef int pe_version_placeholder;

@@ -1,0 +1,26 @@
+/*
+** pe_version.h — reads the version string from a PE image's VERSIONINFO
+** resource. Every read is bounds-checked. Pure: no windows.h.
+**
+** Order: StringFileInfo "ProductVersion", then "FileVersion", then
+** VS_FIXEDFILEINFO as "a.b.c" (or "a.b.c.d" when d != 0). Surrounding
+** spaces and NULs are trimmed.
+*/
+#ifndef PE_VERSION_H
+#define PE_VERSION_H
+#include <stddef.h>
+#include <stdio.h>
+
+#define PEV_OK             0
+#define PEV_ERR_NOT_PE     1   /* no MZ/PE signature */
+#define PEV_ERR_TRUNCATED  2   /* a header or table runs past the end */
+#define PEV_ERR_NO_VERSION 3   /* no RT_VERSION resource, or it carries no version */
+#define PEV_ERR_MALFORMED  4   /* bad resource tree: loops, offsets out of range */
+#define PEV_ERR_SPACE      5   /* out buffer too small */
+#define PEV_ERR_IO         6   /* file read failed */
+
+int pe_version_buf(const unsigned char *img, size_t len, char *out, size_t cap);
+/* Reads f (at most 64 MiB) into memory and calls pe_version_buf. */
+int pe_version_file(FILE *f, char *out, size_t cap);
+const char *pe_version_strerror(int rc);
+#endif

@@ -1,0 +1,2 @@
+/* scope.c: not written yet. */
+typedef int scope_placeholder;

@@ -1,0 +1,2 @@
+/* update.c: not written yet. */
+typedef int update_placeholder;

@@ -1,0 +1,78 @@
+/*
+** update.h — the self-update state machine (DESIGN §5), the swap helper,
+** rollback, quarantine and crash recovery. agent.c owns the main loop and
+** the broker connection; it feeds this module the resolved target on every
+** evaluation and calls upd_tick when upd_next_due_ms says work is due. The
+** case analysis for crash recovery is in the header comment of update.c.
+*/
+#ifndef UPDATE_H
+#define UPDATE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "nats.h"
+
+/* Update states as reported in heartbeat/status (DESIGN §5). */
+#define UPD_IDLE        "idle"
+#define UPD_PENDING     "pending"
+#define UPD_SCHEDULED   "scheduled"
+#define UPD_DOWNLOADING "downloading"
+#define UPD_VERIFYING   "verifying"
+#define UPD_SWAPPING    "swapping"
+#define UPD_MONITORING  "monitoring"
+#define UPD_DONE        "done"
+#define UPD_FAILED      "failed"
+#define UPD_ROLLED_BACK "rolled_back"
+#define UPD_QUARANTINED "quarantined"
+
+typedef struct upd_config {
+    const char *exe_path;       /* running exe, UTF-8 */
+    const char *data_dir;       /* %ProgramData%\Kanade\data */
+    const char *version;        /* running version (own VERSIONINFO) */
+    const char *config_path;    /* agent.conf, passed on to the helper */
+    int health_timeout_s;       /* [update] health_timeout */
+    int under_scm;              /* 1 = service: may swap; 0 = `run`: verify only */
+    /* Called (on the agent thread) after every state transition, so the
+    ** agent can publish a heartbeat at once. */
+    void (*on_change)(void *arg);
+    void *arg;
+} upd_config;
+
+/* A snapshot for the heartbeat/status document. */
+typedef struct upd_status {
+    char state[16];             /* UPD_* */
+    char target[72];            /* resolved target, "" if none */
+    char error[256];            /* update_error, "" if none */
+    int percent;                /* download progress, -1 if n/a */
+    int64_t scheduled_at_ms;    /* unix ms when state == scheduled, else 0 */
+    char quarantined[512];      /* JSON array text of quarantined versions, "[]" */
+} upd_status;
+
+/*
+** Called first thing on every agent start, before connecting: reads
+** update.json and the state file, finishes or undoes an interrupted swap,
+** applies the crash-loop guard. May restore .old and return UPD_RESTART,
+** in which case the agent exits non-zero so the SCM (or the helper) starts
+** the restored exe.
+*/
+#define UPD_RESTART 100
+int upd_init(const upd_config *cfg);
+
+/* The agent reached the broker and runs `version`: if this start is the
+** target of a swap, mark update.json healthy for the waiting helper. */
+void upd_on_connected(void);
+
+/* Every evaluation of the resolved target ("" = none set). */
+void upd_on_target(nats_conn *c, const char *target, const char *scope, int64_t jitter_ms);
+
+/* Unix ms when upd_tick should next run (INT64_MAX if nothing is due). */
+int64_t upd_next_due_ms(void);
+/* Runs whatever is due: the scheduled download, a retry, or the hand-over. */
+void upd_tick(nats_conn *c);
+
+void upd_get_status(upd_status *out);
+/* Stop any running download promptly (service STOP). */
+void upd_shutdown(void);
+
+/* Entry of `kanade-agent.exe --swap <update.json path>`: the detached helper. */
+int upd_swap_main(int argc, wchar_t **argv);
+#endif
