@@ -9,6 +9,7 @@
 #define UPDATE_H
 #include <stddef.h>
 #include <stdint.h>
+#include <wchar.h>
 #include "nats.h"
 
 /* Update states as reported in heartbeat/status (DESIGN §5). */
