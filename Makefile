@@ -43,7 +43,7 @@ TOOLS     = $(patsubst tests/%.c,%,$(wildcard tests/tool_*.c))
 
 DEPS_STAMP = $(DEPS)/.ok
 
-.PHONY: all deps test demo fuzz bench clean units fuzzers
+.PHONY: all deps test demo fuzz bench clean units fuzzers print-sources
 all: $(BUILD)/kanade-agent.exe $(BUILD)/kanade.exe
 
 deps: $(DEPS_STAMP)
@@ -108,3 +108,9 @@ bench: deps all
 
 clean:
 	rm -rf $(BUILD) build-*
+
+# Prints the source lists as GNU make sees them (tests/it_build.sh compares
+# them with what nmake.mak builds).
+print-sources:
+	@echo "agent: $(sort $(PURE_SRC) $(WIN_SRC) $(AGENT_SRC))"
+	@echo "cli: $(sort $(PURE_SRC) $(WIN_SRC) $(CLI_SRC))"
