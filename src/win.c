@@ -202,35 +202,41 @@ int win_write_atomic(const char *path_utf8, const void *data, size_t len)
 int win_read_all(const char *path_utf8, size_t max, char **out, size_t *len)
 {
     FILE *f = win_fopen(path_utf8, "rb");
-    char *buf;
-    size_t n = 0, cap = 4096;
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 1;
     *out = NULL;
     if (len) *len = 0;
     if (!f) return 1;
-    buf = malloc(cap + 1);
-    while (buf) {
+    /* Read up to max + 1 bytes: the extra byte tells "too large" apart. */
+    for (;;) {
         size_t got;
         if (n == cap) {
             char *nb;
-            if (cap >= max) { win_err_set("%s: larger than %zu bytes", path_utf8, max); free(buf); buf = NULL; break; }
-            cap = cap * 2 > max ? max : cap * 2;
+            if (cap > max) { win_err_set("%s: larger than %zu bytes", path_utf8, max); goto done; }
+            cap = cap == 0 ? 4096 : cap * 2;
+            if (cap > max + 1) cap = max + 1;
             nb = realloc(buf, cap + 1);
-            if (!nb) { free(buf); buf = NULL; break; }
+            if (!nb) { win_err_set("%s: out of memory", path_utf8); goto done; }
             buf = nb;
         }
         got = fread(buf + n, 1, cap - n, f);
         n += got;
         if (got == 0) {
-            if (ferror(f)) { win_err_set("read %s failed", path_utf8); free(buf); buf = NULL; }
+            if (ferror(f)) { win_err_set("read %s failed", path_utf8); goto done; }
             break;
         }
     }
-    fclose(f);
-    if (!buf) return 1;
+    if (n > max) { win_err_set("%s: larger than %zu bytes", path_utf8, max); goto done; }
     buf[n] = 0;
     *out = buf;
+    buf = NULL;
     if (len) *len = n;
-    return 0;
+    rc = 0;
+done:
+    free(buf);
+    fclose(f);
+    return rc;
 }
 
 int win_mkdirs(const char *path_utf8)
