@@ -17,7 +17,8 @@
 #define PEV_ERR_NO_VERSION 3   /* no RT_VERSION resource, or it carries no version */
 #define PEV_ERR_MALFORMED  4   /* bad resource tree: loops, offsets out of range */
 #define PEV_ERR_SPACE      5   /* out buffer too small */
-#define PEV_ERR_IO         6   /* file read failed */
+#define PEV_ERR_IO         6   /* file read failed, or file over 64 MiB */
+#define PEV_ERR_NOMEM      7   /* no memory for the file buffer */
 
 int pe_version_buf(const unsigned char *img, size_t len, char *out, size_t cap);
 /* Reads f (at most 64 MiB) into memory and calls pe_version_buf. */

@@ -9,14 +9,18 @@
 #include <stdio.h>
 
 #define SHA256_LEN 32
-#define SHA256_DIGEST_STR_LEN 52    /* "SHA-256=" + 44 chars + NUL, rounded up */
+#define SHA256_DIGEST_STR_LEN 56    /* "SHA-256=" + 44 chars + NUL (53), rounded up */
 
 #define SHA256_OK        0
 #define SHA256_ERR_FORMAT 1         /* malformed digest string */
 #define SHA256_ERR_IO     2         /* read error */
 #define SHA256_ERR_SPACE  3         /* output buffer too small */
 
-typedef struct sha256_ctx { unsigned char opaque[128]; } sha256_ctx; /* holds a br_sha256_context */
+/* Holds a br_sha256_context (checked by a static assert in sha256.c). The
+** anonymous union only gives `opaque` the alignment of a pointer/uint64. */
+typedef struct sha256_ctx {
+    union { unsigned char opaque[128]; unsigned long long align_u64; void *align_ptr; };
+} sha256_ctx;
 
 void sha256_init(sha256_ctx *c);
 void sha256_update(sha256_ctx *c, const void *data, size_t len);
