@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make bench`: runs every benchmark script in bench/ (each prints its own
+# figures, ours beside the reference, with the ratio from the same run).
+set -u
+cd "$(dirname "$0")/.."
+export BUILD=${BUILD:-build}
+rc=0
+for b in bench/obj_bench.sh bench/rollout.sh; do
+    [ -e "$b" ] || { echo "== $b: missing"; continue; }
+    echo "== $b"
+    bash "$b" || rc=1
+done
+exit $rc
