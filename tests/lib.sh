@@ -6,6 +6,7 @@
 # Environment: BUILD (default build) holds the exes; each script gets its own
 # scratch folder T_DIR under $BUILD/it/<suite>.
 
+export PATH="$PATH:/usr/sbin:/sbin"
 T_SUITE=${T_SUITE:-$(basename "$0" .sh)}
 BUILD=${BUILD:-build}
 BUILD=$(cd "$BUILD" && pwd)
