@@ -6,6 +6,7 @@
 #ifndef JETSTREAM_H
 #define JETSTREAM_H
 #include "nats.h"
+#include "json.h"
 
 #define JS_TIMEOUT_MS 5000
 
@@ -31,6 +32,16 @@ int js_publish(nats_conn *c, const char *subj, const char *hdr, size_t hdr_len,
                const void *data, size_t len, uint64_t *seq, js_err *e);
 
 int js_stream_purge(nats_conn *c, const char *stream, const char *filter, js_err *e);
+
+/* Parses a PubAck reply (from a publish with our own reply subject, for
+** pipelined publishes). Same results as js_publish. */
+int js_puback_parse(const nats_msg *m, uint64_t *seq, js_err *e);
+
+/* Parses JSON with the caller's tokens (cap entries), falling back to a
+** heap array large enough for the text when they are too few. *heap is
+** NULL or the caller's to free(). Returns a JSON_* code. */
+int js_json_parse(json_doc *d, const void *js, size_t len, json_tok *tok, int cap,
+                  json_tok **heap);
 
 /* Ack-reply metadata of a delivered message ($JS.ACK.<stream>.<consumer>...). */
 typedef struct js_meta {
