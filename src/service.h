@@ -8,6 +8,13 @@
 
 #define SVC_NAME "KanadeAgent"
 
+/* Status codes of svc_* (0 = success); details in win_last_error(). */
+#define SVC_OK                0
+#define SVC_ERR_OS            1   /* a Win32 call failed */
+#define SVC_ERR_TIMEOUT       2   /* a bounded wait ran out */
+#define SVC_ERR_NOT_INSTALLED 3   /* the service does not exist */
+#define SVC_ERR_ARG           4   /* a path cannot be put in the binPath */
+
 typedef struct svc_install_opts {
     const char *exe_path;       /* UTF-8, quoted into binPath */
     const char *config_path;    /* binPath: "<exe>" service --config "<config>" */
@@ -40,5 +47,11 @@ int svc_pid(unsigned long *pid);
 ** svc_stop_event(), a Win32 event HANDLE, to learn of a stop request.
 ** Returns the exit code reported to the SCM. */
 int svc_run(int (*body)(void *arg), void *arg);
+/* Manual-reset stop event, created on first use; also usable outside the
+** SCM (console mode sets it from its Ctrl+C handler). */
 void *svc_stop_event(void);
+/* Called by body while starting: one more START_PENDING checkpoint, then
+** RUNNING once it is up. Both are no-ops outside svc_run. */
+void svc_checkpoint(void);
+void svc_report_running(void);
 #endif
