@@ -24,6 +24,8 @@
 #define UPD_FAILED      "failed"
 #define UPD_ROLLED_BACK "rolled_back"
 #define UPD_QUARANTINED "quarantined"
+/* `run` (console) mode: downloaded and verified, deliberately not swapped. */
+#define UPD_VERIFIED    "verified"
 
 typedef struct upd_config {
     const char *exe_path;       /* running exe, UTF-8 */
@@ -36,6 +38,8 @@ typedef struct upd_config {
     ** agent can publish a heartbeat at once. */
     void (*on_change)(void *arg);
     void *arg;
+    const char *log_dir;        /* optional: where the swap helper logs;
+                                   NULL = <data_dir>\..\logs (DESIGN §6) */
 } upd_config;
 
 /* A snapshot for the heartbeat/status document. */
