@@ -13,6 +13,10 @@
 #define JSON_ERR_MISSING 3   /* key not present */
 #define JSON_ERR_TYPE    4   /* present but of another type */
 #define JSON_ERR_SPACE   5   /* output buffer too small */
+#define JSON_ERR_STATE   6   /* writer calls out of order (key outside an object, unbalanced close) */
+
+/* json_parse refuses documents nested deeper than this (objects + arrays). */
+#define JSON_MAX_DEPTH   64
 
 /* Mirrors jsmntok_t so callers need not include jsmn.h. */
 typedef struct json_tok { int type, start, end, size; } json_tok;
@@ -50,6 +54,12 @@ typedef struct json_w {
     char *buf; size_t cap, len;
     int err;
     int need_comma;
+    /* Nesting state, so misuse is caught (err = JSON_ERR_STATE): depth of
+    ** open containers, bit k of in_obj set when level k+1 is an object, and
+    ** whether a key is waiting for its value. */
+    int depth;
+    uint64_t in_obj;
+    int after_key;
 } json_w;
 void json_w_init(json_w *w, char *buf, size_t cap);
 void json_w_obj_open(json_w *w);
