@@ -90,8 +90,14 @@ $(BUILD)/fuzz/%: tests/%.c $(PURE_SRC) $(HDRS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(FUZZCC) $(FUZZFLAGS) -o $@ $< $(PURE_SRC) -lbearssl
 
-units: all $(addprefix $(BUILD)/native/,$(UNIT_PURE)) \
+units: all $(BUILD)/fixtures/.ok $(addprefix $(BUILD)/native/,$(UNIT_PURE)) \
        $(patsubst %,$(BUILD)/wtest/%.exe,$(UNIT_PURE) $(UNIT_WIN) $(TOOLS))
+
+# PE images for t_pe_version, built with mingw + windres (none committed).
+$(BUILD)/fixtures/.ok: tests/pe_fixtures.sh
+	@bash tests/pe_fixtures.sh $(BUILD)/fixtures
+	@touch $@
+
 fuzzers: $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
 
 test: deps units fuzzers
