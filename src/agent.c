@@ -1,17 +1,500 @@
-/* kanade-agent.exe entry (placeholder until the agent issue lands). */
+/*
+** agent.c — kanade-agent.exe's entry point: the subcommands.
+**
+**   install --config PATH [--nats-url URL] [--id ID] [--ca-file FILE]
+**           [--token TOKEN] [--force-config]
+**   uninstall [--purge]
+**   service --config PATH     the SCM's entry (binPath); not for consoles
+**   run --config PATH         the same agent in a console; Ctrl+C stops it
+**   --version | --help
+**   --swap ...                the self-update helper (update.c)
+**
+** The agent itself lives in agent_run.c and the SCM plumbing in service.c;
+** this file only turns command lines into calls and prints the outcome.
+** Exit codes: 0 ok, 1 failed, 2 usage or config error.
+*/
+#include <windows.h>
+#include <aclapi.h>
+#include <sddl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <wchar.h>
+#include "agent_run.h"
+#include "conf.h"
+#include "scope.h"
+#include "service.h"
+#include "update.h"
 #include "win.h"
+
+#define EXIT_OK    0
+#define EXIT_FAIL  1
+#define EXIT_USAGE 2
+
+#define PATH_U8 (WIN_PATH_MAX * 3)   /* a UTF-8 path buffer */
+
+/* Folders: SYSTEM and Administrators only, inherited by what is created
+** inside; P = protected, so nothing from %ProgramData% leaks in. Files get
+** the same two entries without the (meaningless) inheritance flags. */
+#define SDDL_DIR  L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+#define SDDL_FILE L"D:P(A;;FA;;;SY)(A;;FA;;;BA)"
+
+static const char usage_text[] =
+    "usage: kanade-agent <command> [options]\n"
+    "\n"
+    "  install --config PATH [--nats-url URL] [--id ID] [--ca-file FILE] [--token TOKEN]\n"
+    "          [--force-config]\n"
+    "      Creates %ProgramData%\\Kanade\\{config,data,logs}, writes the config when\n"
+    "      it does not exist yet (or with --force-config), checks it, and registers\n"
+    "      the service KanadeAgent (automatic start, restart on failure). Running it\n"
+    "      again updates the service.\n"
+    "  uninstall [--purge]\n"
+    "      Stops and deletes the service; --purge also deletes %ProgramData%\\Kanade.\n"
+    "  run [--config PATH]\n"
+    "      Runs the agent in this console (logs echoed); Ctrl+C stops it. It verifies\n"
+    "      updates but never swaps itself.\n"
+    "  service [--config PATH]\n"
+    "      The entry point the Service Control Manager starts.\n"
+    "  --version    prints the version from the exe's VERSIONINFO\n"
+    "\n"
+    "The config defaults to %ProgramData%\\Kanade\\config\\agent.conf.\n";
+
+/* ---- arguments -------------------------------------------------------- */
+
+typedef struct args {
+    int argc;
+    char **argv;                 /* UTF-8 copies, owned */
+} args;
+
+/* Converts the wide command line to UTF-8. Returns 0, or 1 when a value
+** cannot be converted (it cannot come from a valid Windows command line). */
+static int args_load(args *a, int argc, wchar_t **wargv)
+{
+    int i;
+    a->argc = 0;
+    a->argv = calloc((size_t)argc + 1, sizeof *a->argv);
+    if (!a->argv) return 1;
+    for (i = 0; i < argc; i++) {
+        size_t cap = wcslen(wargv[i]) * 3 + 1;
+        a->argv[i] = malloc(cap);
+        if (!a->argv[i] || win_to_utf8(wargv[i], a->argv[i], cap) != 0) return 1;
+        a->argc = i + 1;
+    }
+    return 0;
+}
+
+static void args_free(args *a)
+{
+    int i;
+    for (i = 0; i < a->argc; i++) free(a->argv[i]);
+    free(a->argv);
+}
+
+/* The options a command accepts: a name, whether it takes a value, and
+** where the value goes. Flags store "1". */
+typedef struct opt {
+    const char *name;
+    int has_value;
+    const char **value;
+} opt;
+
+/*
+** Parses argv[first..] against opts ("--name VALUE", "--name=VALUE",
+** "--flag"). Returns 0, or EXIT_USAGE after printing one line naming the
+** bad argument.
+*/
+static int parse_opts(const args *a, int first, const opt *opts, int nopts, const char *cmd)
+{
+    int i, j;
+    for (i = first; i < a->argc; i++) {
+        const char *arg = a->argv[i], *eq = strchr(arg, '=');
+        size_t nl = eq ? (size_t)(eq - arg) : strlen(arg);
+        for (j = 0; j < nopts; j++)
+            if (strlen(opts[j].name) == nl && strncmp(arg, opts[j].name, nl) == 0) break;
+        if (j == nopts) {
+            fprintf(stderr, "kanade-agent %s: unknown argument \"%s\" (see kanade-agent --help)\n", cmd, arg);
+            return EXIT_USAGE;
+        }
+        if (!opts[j].has_value) {
+            if (eq) { fprintf(stderr, "kanade-agent %s: %s takes no value\n", cmd, opts[j].name); return EXIT_USAGE; }
+            *opts[j].value = "1";
+        } else if (eq) {
+            *opts[j].value = eq + 1;
+        } else if (i + 1 < a->argc) {
+            *opts[j].value = a->argv[++i];
+        } else {
+            fprintf(stderr, "kanade-agent %s: %s needs a value\n", cmd, opts[j].name);
+            return EXIT_USAGE;
+        }
+        if (opts[j].has_value && !**opts[j].value) {
+            fprintf(stderr, "kanade-agent %s: %s is empty\n", cmd, opts[j].name);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* ---- paths ------------------------------------------------------------ */
+
+/* %ProgramData%\Kanade into out. 0 = ok. */
+static int kanade_root(char *out, size_t cap)
+{
+    char pd[PATH_U8];
+    if (win_program_data(pd, sizeof pd) != 0) return 1;
+    return snprintf(out, cap, "%s\\Kanade", pd) >= (int)cap;
+}
+
+/* An absolute form of path (the service does not run in our current
+** folder, so a relative path in binPath or agent.conf would break). */
+static int full_path(const char *path, char *out, size_t cap)
+{
+    wchar_t w[WIN_PATH_MAX], full[WIN_PATH_MAX];
+    DWORD n;
+    if (win_to_wide(path, w, WIN_PATH_MAX) != 0) {
+        win_err_set("path is not valid UTF-8 or too long: %s", path);
+        return 1;
+    }
+    n = GetFullPathNameW(w, WIN_PATH_MAX, full, NULL);
+    if (n == 0 || n >= WIN_PATH_MAX) { win_err("GetFullPathNameW", path); return 1; }
+    return win_to_utf8(full, out, cap);
+}
+
+/* The --config value made absolute, or the default path. */
+static int config_path(const char *given, char *out, size_t cap)
+{
+    char root[PATH_U8];
+    if (given) return full_path(given, out, cap);
+    if (kanade_root(root, sizeof root) != 0) return 1;
+    return snprintf(out, cap, "%s\\config\\agent.conf", root) >= (int)cap;
+}
+
+/* Replaces the DACL of path with `sddl`'s, protected from inheritance.
+** Returns 0, or 1 with the error recorded. */
+static int secure_path(const char *path, const wchar_t *sddl)
+{
+    wchar_t wp[WIN_PATH_MAX];
+    PSECURITY_DESCRIPTOR sd = NULL;
+    PACL dacl = NULL;
+    BOOL present = FALSE, defaulted = FALSE;
+    DWORD rc;
+    if (win_to_wide(path, wp, WIN_PATH_MAX) != 0) return 1;
+    if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1, &sd, NULL)) {
+        win_err("ConvertStringSecurityDescriptorToSecurityDescriptorW", path);
+        return 1;
+    }
+    if (!GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted) || !present) {
+        win_err("GetSecurityDescriptorDacl", path);
+        LocalFree(sd);
+        return 1;
+    }
+    rc = SetNamedSecurityInfoW(wp, SE_FILE_OBJECT,
+                               DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+                               NULL, NULL, dacl, NULL);
+    LocalFree(sd);
+    if (rc != ERROR_SUCCESS) {
+        SetLastError(rc);
+        win_err("SetNamedSecurityInfoW", path);
+        return 1;
+    }
+    return 0;
+}
+
+/* The folder part of path (up to the last backslash) into out. */
+static void dir_of(const char *path, char *out, size_t cap)
+{
+    const char *s = strrchr(path, '\\');
+    size_t n = s ? (size_t)(s - path) : 0;
+    if (n >= cap) n = cap - 1;
+    memcpy(out, path, n);
+    out[n] = 0;
+}
+
+/*
+** Deletes dir and everything under it. A reparse point (junction, link)
+** is removed itself, never followed. Returns 0 when dir is gone (or was
+** never there), else 1 with the first error recorded.
+*/
+static int rm_tree(const wchar_t *dir)
+{
+    wchar_t pat[WIN_PATH_MAX], child[WIN_PATH_MAX];
+    WIN32_FIND_DATAW fd;
+    HANDLE h;
+    int rc = 0;
+    DWORD attr = GetFileAttributesW(dir);
+    if (attr == INVALID_FILE_ATTRIBUTES) return 0;
+    if (!(attr & FILE_ATTRIBUTE_REPARSE_POINT)) {
+        _snwprintf(pat, WIN_PATH_MAX, L"%ls\\*", dir);
+        pat[WIN_PATH_MAX - 1] = 0;
+        h = FindFirstFileW(pat, &fd);
+        if (h != INVALID_HANDLE_VALUE) {
+            do {
+                if (wcscmp(fd.cFileName, L".") == 0 || wcscmp(fd.cFileName, L"..") == 0) continue;
+                _snwprintf(child, WIN_PATH_MAX, L"%ls\\%ls", dir, fd.cFileName);
+                child[WIN_PATH_MAX - 1] = 0;
+                if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
+                    if (rm_tree(child) != 0) rc = 1;
+                } else {
+                    if (fd.dwFileAttributes & FILE_ATTRIBUTE_READONLY)
+                        SetFileAttributesW(child, FILE_ATTRIBUTE_NORMAL);
+                    if (!DeleteFileW(child)) {
+                        char u[PATH_U8];
+                        win_to_utf8(child, u, sizeof u);
+                        if (!rc) win_err("DeleteFileW", u);
+                        rc = 1;
+                    }
+                }
+            } while (FindNextFileW(h, &fd));
+            FindClose(h);
+        }
+    }
+    if (!RemoveDirectoryW(dir)) {
+        char u[PATH_U8];
+        win_to_utf8(dir, u, sizeof u);
+        if (!rc) win_err("RemoveDirectoryW", u);
+        rc = 1;
+    }
+    return rc;
+}
+
+/* ---- commands --------------------------------------------------------- */
+
+static int cmd_version(void)
+{
+    char v[80];
+    if (win_self_version(v, sizeof v) != 0) {
+        fprintf(stderr, "kanade-agent: cannot read own version: %s\n", win_last_error());
+        return EXIT_FAIL;
+    }
+    printf("kanade-agent %s\n", v);
+    return EXIT_OK;
+}
+
+/*
+** Writes a fresh agent.conf from the install options. The caller checked
+** that nats_url is given and the id is valid. Returns 0, or 1 with a line
+** printed.
+*/
+static int write_config(const char *path, const char *nats_url, const char *id,
+                        const char *ca_file, const char *token)
+{
+    conf c;
+    char text[4096], dir[PATH_U8];
+    conf_defaults(&c);
+    snprintf(c.nats_url, sizeof c.nats_url, "%s", nats_url);
+    if (id) snprintf(c.id, sizeof c.id, "%s", id);
+    if (ca_file) snprintf(c.ca_file, sizeof c.ca_file, "%s", ca_file);
+    if (token) snprintf(c.token, sizeof c.token, "%s", token);
+    if (conf_write(&c, text, sizeof text) != CONF_OK) {
+        fprintf(stderr, "kanade-agent install: the config does not fit in %u bytes\n", (unsigned)sizeof text);
+        return 1;
+    }
+    dir_of(path, dir, sizeof dir);
+    if (dir[0] && win_mkdirs(dir) != 0) {
+        fprintf(stderr, "kanade-agent install: cannot create %s: %s\n", dir, win_last_error());
+        return 1;
+    }
+    if (win_write_atomic(path, text, strlen(text)) != 0) {
+        fprintf(stderr, "kanade-agent install: cannot write %s: %s\n", path, win_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+/*
+** install: folders with their ACLs, the config (only when missing, or with
+** --force-config), a check of that config exactly as the service will load
+** it, then the service. A config that would not start is refused before
+** the service is touched.
+*/
+static int cmd_install(const args *a)
+{
+    const char *o_config = NULL, *o_url = NULL, *o_id = NULL, *o_ca = NULL, *o_token = NULL;
+    const char *o_force = NULL;
+    opt opts[] = {
+        { "--config", 1, &o_config }, { "--nats-url", 1, &o_url }, { "--id", 1, &o_id },
+        { "--ca-file", 1, &o_ca }, { "--token", 1, &o_token }, { "--force-config", 0, &o_force },
+    };
+    char cfg[PATH_U8], root[PATH_U8], sub[PATH_U8], exe[PATH_U8], ca[PATH_U8], err[1024];
+    char pc_id[SCOPE_ID_MAX + 1], version[80];
+    static const char *const subdirs[3] = { "config", "data", "logs" };
+    svc_install_opts so;
+    conf c;
+    int i, wrote = 0, rc;
+
+    if (parse_opts(a, 2, opts, (int)(sizeof opts / sizeof opts[0]), "install")) return EXIT_USAGE;
+    if (o_id && !scope_valid_id(o_id)) {
+        fprintf(stderr, "kanade-agent install: --id \"%s\" is invalid: use 1-64 of A-Z a-z 0-9 _ -\n", o_id);
+        return EXIT_USAGE;
+    }
+    if (config_path(o_config, cfg, sizeof cfg) != 0 || kanade_root(root, sizeof root) != 0
+        || win_exe_path(exe, sizeof exe) != 0 || win_self_version(version, sizeof version) != 0) {
+        fprintf(stderr, "kanade-agent install: %s\n", win_last_error());
+        return EXIT_FAIL;
+    }
+    if (o_ca) {
+        FILE *f;
+        if (full_path(o_ca, ca, sizeof ca) != 0 || (f = win_fopen(ca, "rb")) == NULL) {
+            fprintf(stderr, "kanade-agent install: --ca-file cannot be read: %s\n", win_last_error());
+            return EXIT_USAGE;
+        }
+        fclose(f);
+        o_ca = ca;
+    }
+
+    /* 1. Folders. config and data hold credentials and update state. */
+    for (i = 0; i < 3; i++) {
+        snprintf(sub, sizeof sub, "%s\\%s", root, subdirs[i]);
+        if (win_mkdirs(sub) != 0) {
+            fprintf(stderr, "kanade-agent install: cannot create %s: %s\n", sub, win_last_error());
+            return EXIT_FAIL;
+        }
+        if (i < 2 && secure_path(sub, SDDL_DIR) != 0) {
+            fprintf(stderr, "kanade-agent install: cannot restrict %s to SYSTEM and "
+                    "Administrators: %s\n", sub, win_last_error());
+            return EXIT_FAIL;
+        }
+    }
+
+    /* 2. The config: written only when missing, so a re-install never
+    ** clobbers an operator's edits. */
+    if (!win_exists(cfg) || o_force) {
+        if (!o_url) {
+            fprintf(stderr, "kanade-agent install: %s does not exist: pass --nats-url "
+                    "(and optionally --id, --ca-file, --token) to write it\n", cfg);
+            return EXIT_USAGE;
+        }
+        if (write_config(cfg, o_url, o_id, o_ca, o_token) != 0) return EXIT_FAIL;
+        wrote = 1;
+    } else if (o_url || o_id || o_ca || o_token) {
+        printf("note: %s exists and was kept; --force-config rewrites it\n", cfg);
+    }
+    if (secure_path(cfg, SDDL_FILE) != 0) {
+        fprintf(stderr, "kanade-agent install: cannot restrict %s to SYSTEM and "
+                "Administrators: %s\n", cfg, win_last_error());
+        return EXIT_FAIL;
+    }
+
+    /* 3. Check the config the way the service will load it. */
+    if (arun_load_config(cfg, &c, pc_id, err, sizeof err) != 0) {
+        fprintf(stderr, "kanade-agent install: %s\n", err);
+        return EXIT_FAIL;
+    }
+
+    /* 4. The service. */
+    so.exe_path = exe;
+    so.config_path = cfg;
+    rc = svc_install(&so);
+    if (rc != SVC_OK) {
+        fprintf(stderr, "kanade-agent install: %s\n", win_last_error());
+        return rc == SVC_ERR_ARG ? EXIT_USAGE : EXIT_FAIL;
+    }
+    printf("config   : %s (%s)\n", cfg, wrote ? "written" : "kept");
+    printf("pc_id    : %s\n", pc_id);
+    printf("nats_url : %s\n", c.nats_url);
+    printf("service  : %s installed: \"%s\" service --config \"%s\"\n", SVC_NAME, exe, cfg);
+    printf("version  : %s\n", version);
+    return EXIT_OK;
+}
+
+static int cmd_uninstall(const args *a)
+{
+    const char *o_purge = NULL;
+    opt opts[] = { { "--purge", 0, &o_purge } };
+    char root[PATH_U8];
+    wchar_t wroot[WIN_PATH_MAX];
+    if (parse_opts(a, 2, opts, 1, "uninstall")) return EXIT_USAGE;
+    if (kanade_root(root, sizeof root) != 0) {
+        fprintf(stderr, "kanade-agent uninstall: %s\n", win_last_error());
+        return EXIT_FAIL;
+    }
+    if (svc_uninstall() != SVC_OK) {
+        fprintf(stderr, "kanade-agent uninstall: %s\n", win_last_error());
+        return EXIT_FAIL;
+    }
+    printf("service  : %s removed\n", SVC_NAME);
+    if (!o_purge) {
+        printf("kept     : %s (config, data, logs); --purge deletes it\n", root);
+        return EXIT_OK;
+    }
+    if (win_to_wide(root, wroot, WIN_PATH_MAX) != 0 || rm_tree(wroot) != 0) {
+        fprintf(stderr, "kanade-agent uninstall: cannot delete %s: %s\n", root, win_last_error());
+        return EXIT_FAIL;
+    }
+    printf("purged   : %s\n", root);
+    return EXIT_OK;
+}
+
+/* Ctrl+C, Ctrl+Break and closing the console stop `run` cleanly: the same
+** stop event the SCM's STOP sets. */
+static BOOL WINAPI console_ctrl(DWORD type)
+{
+    SetEvent(svc_stop_event());
+    return TRUE;
+}
+
+static int body_ran;
+
+/* svc_run's body: remembers that the SCM got as far as ServiceMain. */
+static int service_body(void *arg)
+{
+    body_ran = 1;
+    return arun_body(arg);
+}
+
+/* run and service: both take only --config. */
+static int cmd_agent(const args *a, int under_scm)
+{
+    const char *o_config = NULL;
+    opt opts[] = { { "--config", 1, &o_config } };
+    char cfg[PATH_U8];
+    arun_opts ro;
+    int rc;
+    if (parse_opts(a, 2, opts, 1, a->argv[1])) return EXIT_USAGE;
+    if (config_path(o_config, cfg, sizeof cfg) != 0) {
+        fprintf(stderr, "kanade-agent: %s\n", win_last_error());
+        return EXIT_FAIL;
+    }
+    ro.config_path = cfg;
+    ro.under_scm = under_scm;
+    if (!svc_stop_event()) {
+        fprintf(stderr, "kanade-agent: %s\n", win_last_error());
+        return EXIT_FAIL;
+    }
+    if (!under_scm) {
+        SetConsoleCtrlHandler(console_ctrl, TRUE);
+        return arun_body(&ro);
+    }
+    rc = svc_run(service_body, &ro);
+    if (!body_ran) fprintf(stderr, "kanade-agent service: %s\n", win_last_error());
+    return rc;
+}
 
 int wmain(int argc, wchar_t **argv)
 {
-    char v[80];
-    if (argc > 1 && wcscmp(argv[1], L"--version") == 0) {
-        if (win_self_version(v, sizeof v)) { fprintf(stderr, "kanade-agent: %s\n", win_last_error()); return 1; }
-        printf("kanade-agent %s\n", v);
-        return 0;
+    args a;
+    const char *cmd;
+    int rc;
+
+    /* The swap helper parses its own (wide) arguments. */
+    if (argc > 1 && wcscmp(argv[1], L"--swap") == 0) return upd_swap_main(argc, argv);
+    if (args_load(&a, argc, argv) != 0) {
+        fprintf(stderr, "kanade-agent: cannot read the command line\n");
+        return EXIT_FAIL;
     }
-    fprintf(stderr, "usage: kanade-agent --version\n");
-    return 2;
+    cmd = a.argc > 1 ? a.argv[1] : "";
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) rc = cmd_version();
+    else if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        rc = EXIT_OK;
+    }
+    else if (strcmp(cmd, "install") == 0) rc = cmd_install(&a);
+    else if (strcmp(cmd, "uninstall") == 0) rc = cmd_uninstall(&a);
+    else if (strcmp(cmd, "run") == 0) rc = cmd_agent(&a, 0);
+    else if (strcmp(cmd, "service") == 0) rc = cmd_agent(&a, 1);
+    else {
+        if (*cmd) fprintf(stderr, "kanade-agent: unknown command \"%s\"\n", cmd);
+        fputs(usage_text, stderr);
+        rc = EXIT_USAGE;
+    }
+    args_free(&a);
+    return rc;
 }

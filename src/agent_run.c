@@ -1,0 +1,852 @@
+/*
+** agent_run.c — the running agent (see agent_run.h).
+**
+** Threads
+**   Everything below runs on ONE agent thread: the ServiceMain thread under
+**   the SCM, the main thread in a console. It sleeps in
+**   WaitForMultipleObjects on the stop event, the connection-event event
+**   (set by the NATS reader thread from on_event, which must not block),
+**   the ping subscription's event and the two watch events, with a timeout
+**   that is the next heartbeat or the next update step (upd_next_due_ms).
+**   An idle agent therefore wakes for the heartbeat and for the JetStream
+**   idle heartbeats of its two watches (every 5 s each), nothing else.
+**   The only other thread of ours is a thread-pool wait that calls
+**   upd_shutdown() the moment the stop event is set, so that a download in
+**   progress inside upd_tick() ends promptly.
+**
+** Start-up order
+**   config (bad config: one line in the log, on the console for `run`, in
+**   the Event Log, and exit ARUN_EXIT_CONFIG), logs, upd_init (it may
+**   restore .old and ask for a restart), then the broker with
+**   retry_initial: the agent may start before the broker (the original's
+**   #226) and keeps retrying forever.
+**
+** Once connected
+**   heartbeat at once; open the buckets agent_config, agent_groups and
+**   agent_status (retried with backoff 1 s doubling to 60 s, ±25 %, while
+**   JetStream or a bucket is not there yet); watch agent_config (all keys)
+**   and agent_groups/<pc_id>; subscribe agents.<pc_id>.ping. The watches
+**   feed agent_cfg.c's table, whose per-key revision marks drop any
+**   replayed revision (#828). After both watches delivered their initial
+**   values, and after every later change, the effective config is resolved
+**   and handed to upd_on_target().
+*/
+#include <windows.h>
+#include <psapi.h>
+#include <stdlib.h>
+#include <string.h>
+#include "agent_run.h"
+#include "agent_cfg.h"
+#include "conf.h"
+#include "json.h"
+#include "kv.h"
+#include "log.h"
+#include "nats.h"
+#include "scope.h"
+#include "service.h"
+#include "sha256.h"
+#include "update.h"
+#include "win.h"
+
+#define CONF_FILE_MAX   (64 * 1024)   /* agent.conf larger than this is not a config */
+#define DOC_MAX         4096          /* heartbeat/status document */
+#define BACKOFF_MIN_MS  1000          /* bucket and watch retries: 1 s doubling ... */
+#define BACKOFF_MAX_MS  60000         /* ... to 60 s, ±25 % jitter (DESIGN §5) */
+/* While a watch exists the agent wakes at least this often (ms): the
+** ordered consumer under a watch notices a stall or retries its recreation
+** only when it is called. The JetStream idle heartbeats wake the agent at
+** this rate anyway, so the cap costs nothing. */
+#define WATCH_CHECK_MS  5000
+#define HB_MIN_MS       1000
+#define HB_MAX_MS       (24 * 3600 * 1000)
+#define STATS_EVERY_MS  60000         /* debug line with CPU time and private bytes */
+
+/* Connection events from the reader thread, as bits in a LONG. */
+#define EVBIT(ev) (1L << (ev))
+
+/* Everything the agent thread knows. One instance, on arun_body's stack. */
+typedef struct agent {
+    int under_scm;
+    const char *config_path;
+    conf cfg;
+    char pc_id[SCOPE_ID_MAX + 1];
+    char version[SCOPE_VERSION_MAX + 1];
+    char hostname[256];
+    char exe_path[WIN_PATH_MAX * 3];
+    char exe_digest[SHA256_DIGEST_STR_LEN];
+    char data_dir[WIN_PATH_MAX * 3];
+    char log_dir[WIN_PATH_MAX * 3];
+
+    nats_conn *nc;
+    HANDLE ev_stop;               /* svc_stop_event(): manual reset, not ours */
+    HANDLE ev_conn, ev_ping, ev_cfgw, ev_grpw;  /* auto reset, ours */
+    volatile LONG conn_bits;      /* EVBIT(NATS_EV_*) set by on_event */
+    int connected;
+    nats_sub *ping;
+    char subj_hb[16 + SCOPE_ID_MAX], subj_ping[16 + SCOPE_ID_MAX];
+
+    kv_bucket *b_config, *b_groups, *b_status;
+    uint64_t bucket_due;          /* tick of the next open attempt, 0 = none */
+    int bucket_backoff, bucket_attempt;
+    kv_watcher *w_config, *w_groups;
+    uint64_t watch_due;
+    int watch_backoff;
+    int cfg_ready, grp_ready;     /* the watch delivered its initial values */
+    acfg config, groups;          /* agent_config scopes; agent_groups/<pc_id> */
+    int dirty;                    /* the tables changed since the last evaluation */
+
+    scope_result res;             /* the last resolution */
+    char groups_text[SCOPE_MAX_GROUPS * (SCOPE_ID_MAX + 1) + 8];
+    int64_t hb_ms;
+    uint64_t last_hb, next_hb;    /* ticks; next_hb 0 = not before connecting */
+    uint64_t next_stats;
+    volatile LONG upd_stopped;    /* upd_shutdown() ran on the stop wait */
+} agent;
+
+/* ---- config ----------------------------------------------------------- */
+
+/* 0 if the file at path opens for reading; otherwise err explains. */
+static int check_readable(const char *what, const char *path, char *err, size_t errcap,
+                          const char *conf_path)
+{
+    FILE *f = win_fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errcap, "config %s: %s %s cannot be read: %s", conf_path, what, path,
+                 win_last_error());
+        return 1;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* See agent_run.h. */
+int arun_load_config(const char *path, conf *c, char *pc_id, char *err, size_t errcap)
+{
+    char *text = NULL, perr[256];
+    size_t len = 0;
+    int rc;
+
+    conf_defaults(c);
+    pc_id[0] = 0;
+    if (!win_exists(path)) {
+        snprintf(err, errcap, "config file not found: %s (create it with "
+                 "`kanade-agent install --config <path> --nats-url <url>`)", path);
+        return ARUN_EXIT_CONFIG;
+    }
+    if (win_read_all(path, CONF_FILE_MAX, &text, &len) != 0) {
+        snprintf(err, errcap, "config %s cannot be read: %s", path, win_last_error());
+        return ARUN_EXIT_CONFIG;
+    }
+    rc = conf_parse(text, len, c, perr, sizeof perr);
+    free(text);
+    if (rc != CONF_OK) {
+        snprintf(err, errcap, "config %s: %s", path, perr);
+        return ARUN_EXIT_CONFIG;
+    }
+    if (c->id[0]) {
+        if (!scope_valid_id(c->id)) {
+            snprintf(err, errcap, "config %s: [agent] id \"%s\" is invalid: use 1-64 of "
+                     "A-Z a-z 0-9 _ -", path, c->id);
+            return ARUN_EXIT_CONFIG;
+        }
+        snprintf(pc_id, SCOPE_ID_MAX + 1, "%s", c->id);
+    } else {
+        char name[256];
+        if (win_computer_name(name, sizeof name) != 0) {
+            snprintf(err, errcap, "config %s: no [agent] id and the computer name is "
+                     "unavailable: %s", path, win_last_error());
+            return ARUN_EXIT_CONFIG;
+        }
+        if (!scope_valid_id(name)) {
+            snprintf(err, errcap, "config %s: the computer name \"%s\" is not a valid pc id "
+                     "(1-64 of A-Z a-z 0-9 _ -); set [agent] id", path, name);
+            return ARUN_EXIT_CONFIG;
+        }
+        snprintf(pc_id, SCOPE_ID_MAX + 1, "%s", name);
+    }
+    if (!c->nats_url[0]) {
+        snprintf(err, errcap, "config %s: [agent] nats_url is not set", path);
+        return ARUN_EXIT_CONFIG;
+    }
+    if (c->ca_file[0] && check_readable("[tls] ca_file", c->ca_file, err, errcap, path))
+        return ARUN_EXIT_CONFIG;
+    if (!c->cert_file[0] != !c->key_file[0]) {
+        snprintf(err, errcap, "config %s: [tls] cert_file and key_file go together", path);
+        return ARUN_EXIT_CONFIG;
+    }
+    if (c->cert_file[0] && check_readable("[tls] cert_file", c->cert_file, err, errcap, path))
+        return ARUN_EXIT_CONFIG;
+    if (c->key_file[0] && check_readable("[tls] key_file", c->key_file, err, errcap, path))
+        return ARUN_EXIT_CONFIG;
+    if (c->log_level[0] && log_level_parse(c->log_level) < 0) {
+        snprintf(err, errcap, "config %s: [log] level \"%s\" is not one of error, warn, "
+                 "info, debug", path, c->log_level);
+        return ARUN_EXIT_CONFIG;
+    }
+    return 0;
+}
+
+/* ---- small helpers ---------------------------------------------------- */
+
+/* A delay of `base` ms ±25 %, so a fleet that lost its broker together does
+** not come back in lockstep. */
+static uint64_t jittered(int base)
+{
+    uint32_t span = (uint32_t)base / 2 + 1;
+    return (uint64_t)base * 3 / 4 + win_random_u32() % span;
+}
+
+static int next_backoff(int cur)
+{
+    if (cur < BACKOFF_MIN_MS) return BACKOFF_MIN_MS;
+    return cur >= BACKOFF_MAX_MS / 2 ? BACKOFF_MAX_MS : cur * 2;
+}
+
+/* One line for a failed NATS/JetStream call: the status, then the
+** JetStream description or the connection's last error when there is one. */
+static void err_text(agent *a, int rc, const js_err *e, char *out, size_t cap)
+{
+    const char *detail = "";
+    if (e && e->desc[0]) detail = e->desc;
+    else if (rc == NATS_ERR_CONN || rc == NATS_ERR_TLS || rc == NATS_ERR_AUTH)
+        detail = nats_last_error(a->nc);
+    snprintf(out, cap, "%s%s%s", nats_strerror(rc), detail[0] ? ": " : "", detail);
+}
+
+/* The exe's digest in the Object Store's own format ("SHA-256=" + base64url
+** with padding), so it can be compared with a release's digest as is. */
+static void digest_self(agent *a)
+{
+    unsigned char d[SHA256_LEN];
+    FILE *f = win_fopen(a->exe_path, "rb");
+    a->exe_digest[0] = 0;
+    if (!f) { log_warn("cannot hash own exe: %s", win_last_error()); return; }
+    if (sha256_file(f, d, NULL) == SHA256_OK)
+        sha256_digest_encode(d, a->exe_digest, sizeof a->exe_digest);
+    else
+        log_warn("cannot hash own exe %s: read error", a->exe_path);
+    fclose(f);
+}
+
+static void own_hostname(agent *a)
+{
+    wchar_t w[256];
+    DWORD n = 256;
+    if (!GetComputerNameExW(ComputerNameDnsHostname, w, &n) || win_to_utf8(w, a->hostname, sizeof a->hostname))
+        snprintf(a->hostname, sizeof a->hostname, "%s", a->pc_id);
+}
+
+/* Debug line with the process's CPU time and private bytes: the figures
+** behind "an idle agent sleeps". */
+static void log_stats(void)
+{
+    FILETIME c, x, k, u;
+    PROCESS_MEMORY_COUNTERS_EX pm;
+    ULARGE_INTEGER ku, uu;
+    if (!GetProcessTimes(GetCurrentProcess(), &c, &x, &k, &u)) return;
+    memset(&pm, 0, sizeof pm);
+    pm.cb = sizeof pm;
+    if (!GetProcessMemoryInfo(GetCurrentProcess(), (PROCESS_MEMORY_COUNTERS *)&pm, sizeof pm)) return;
+    ku.LowPart = k.dwLowDateTime; ku.HighPart = k.dwHighDateTime;
+    uu.LowPart = u.dwLowDateTime; uu.HighPart = u.dwHighDateTime;
+    log_debug("stats: cpu_ms=%llu (kernel %llu, user %llu) private_bytes=%llu working_set=%llu",
+              (unsigned long long)((ku.QuadPart + uu.QuadPart) / 10000),
+              (unsigned long long)(ku.QuadPart / 10000), (unsigned long long)(uu.QuadPart / 10000),
+              (unsigned long long)pm.PrivateUsage, (unsigned long long)pm.WorkingSetSize);
+}
+
+/* ---- heartbeat, status, ping ------------------------------------------ */
+
+/*
+** Writes the heartbeat/status document (DESIGN §4) into buf. The update
+** fields come from update.c; target and scope fall back to the agent's own
+** resolution while update.c has not seen a target. Returns the length, or
+** 0 when it does not fit (cannot happen with DOC_MAX; checked anyway).
+*/
+static size_t build_doc(agent *a, char *buf, size_t cap)
+{
+    upd_status us;
+    json_w w;
+    char at[40];
+    const char *target, *state;
+
+    memset(&us, 0, sizeof us);
+    us.percent = -1;
+    upd_get_status(&us);
+    target = us.target[0] ? us.target : a->res.target_version;
+    state = us.state[0] ? us.state : UPD_IDLE;
+    win_rfc3339(win_unix_ms(), at);
+
+    json_w_init(&w, buf, cap);
+    json_w_obj_open(&w);
+    json_w_kstr(&w, "pc_id", a->pc_id);
+    json_w_kstr(&w, "at", at);
+    json_w_kstr(&w, "agent_version", a->version);
+    json_w_kstr(&w, "hostname", a->hostname);
+    json_w_kstr(&w, "os_family", "windows");
+    if (us.quarantined[0] && strcmp(us.quarantined, "[]") != 0) {
+        json_w_key(&w, "quarantined_versions");
+        json_w_raw(&w, us.quarantined, strlen(us.quarantined));
+    }
+    if (target[0]) {
+        json_w_kstr(&w, "target_version", target);
+        if (a->res.target_scope[0] && strcmp(target, a->res.target_version) == 0)
+            json_w_kstr(&w, "target_scope", a->res.target_scope);
+    }
+    json_w_kstr(&w, "update_state", state);
+    if (us.error[0]) json_w_kstr(&w, "update_error", us.error);
+    if (strcmp(state, UPD_DOWNLOADING) == 0 && us.percent >= 0)
+        json_w_kint(&w, "update_percent", us.percent);
+    if (strcmp(state, UPD_SCHEDULED) == 0 && us.scheduled_at_ms > 0) {
+        char when[40];
+        win_rfc3339(us.scheduled_at_ms, when);
+        json_w_kstr(&w, "scheduled_at", when);
+    }
+    if (a->exe_digest[0]) json_w_kstr(&w, "exe_sha256", a->exe_digest);
+    json_w_obj_close(&w);
+    if (w.err) { log_error("heartbeat document does not fit in %u bytes", (unsigned)cap); return 0; }
+    return w.len;
+}
+
+/* Publishes heartbeat.<pc_id> and puts agent_status/<pc_id>; schedules the
+** next tick. Skipped (but rescheduled) while disconnected: nothing is
+** buffered, so no stale heartbeat is ever sent late. */
+static void heartbeat(agent *a, const char *why)
+{
+    char doc[DOC_MAX], et[320];
+    size_t len;
+    uint64_t now = win_tick_ms();
+    int rc;
+
+    a->last_hb = now;
+    a->next_hb = now + (uint64_t)a->hb_ms;
+    if (now >= a->next_stats) { log_stats(); a->next_stats = now + STATS_EVERY_MS; }
+    if (!a->connected) return;
+    len = build_doc(a, doc, sizeof doc);
+    if (!len) return;
+    rc = nats_publish(a->nc, a->subj_hb, NULL, doc, len);
+    if (rc != NATS_OK) {
+        err_text(a, rc, NULL, et, sizeof et);
+        log_warn("heartbeat publish failed: %s", et);
+        return;
+    }
+    if (a->b_status) {
+        js_err e;
+        memset(&e, 0, sizeof e);
+        rc = kv_put(a->b_status, a->pc_id, doc, len, NULL, &e);
+        if (rc != NATS_OK) {
+            err_text(a, rc, &e, et, sizeof et);
+            log_warn("agent_status/%s put failed: %s", a->pc_id, et);
+        }
+    }
+    log_debug("heartbeat (%s): %.*s", why, (int)len, doc);
+}
+
+/* update.c calls this on the agent thread after each state transition: the
+** fleet sees every transition at once, not at the next tick. */
+static void on_update_change(void *arg)
+{
+    heartbeat((agent *)arg, "update state");
+}
+
+/* Answers every queued ping with a fresh document, on the request's reply
+** subject. Requests without a reply subject are dropped. */
+static void drain_ping(agent *a)
+{
+    nats_msg *m;
+    if (!a->ping) return;
+    while (nats_sub_next(a->ping, 0, &m) == NATS_OK) {
+        if (m->reply && m->reply[0] && a->connected) {
+            char doc[DOC_MAX];
+            size_t len = build_doc(a, doc, sizeof doc);
+            if (len && nats_publish(a->nc, m->reply, NULL, doc, len) == NATS_OK)
+                log_debug("answered ping");
+        }
+        nats_msg_free(m);
+    }
+}
+
+/* ---- config supervisor ------------------------------------------------ */
+
+/* Resolves the effective config from the tables and hands the target to
+** update.c. Logs the evaluation every time, as the runbook expects. */
+static void evaluate(agent *a)
+{
+    const acfg_entry *g = acfg_get(&a->groups, a->pc_id);
+    char groups[SCOPE_MAX_GROUPS][SCOPE_ID_MAX + 1];
+    char gtext[sizeof a->groups_text];
+    scope_result r;
+    int ng = 0, i, rc;
+    size_t gl = 0;
+    int64_t hb;
+
+    memset(&r, 0, sizeof r);
+    rc = acfg_resolve(&a->config, a->pc_id, g ? g->val : NULL, g ? g->len : 0, groups, &ng, &r);
+    if (rc == SCOPE_ERR_JSON)
+        log_warn("agent_groups/%s is not {\"groups\":[...]}: treated as no groups", a->pc_id);
+    else if (rc != SCOPE_OK)
+        log_warn("config resolution reported error %d", rc);
+    gtext[0] = 0;
+    for (i = 0; i < ng && gl + SCOPE_ID_MAX + 2 < sizeof gtext; i++) {
+        int n = snprintf(gtext + gl, sizeof gtext - gl, "%s%s", i ? "," : "", groups[i]);
+        if (n > 0) gl += (size_t)n;
+    }
+    if (strcmp(gtext, a->groups_text) != 0) {
+        log_info("groups: %s", gtext[0] ? gtext : "(none)");
+        memcpy(a->groups_text, gtext, sizeof gtext);
+    }
+    if (r.conflicts[0]) log_warn("config conflict between groups (the last alphabetically wins): %s", r.conflicts);
+    if (r.errors[0]) log_warn("config values ignored as invalid: %s", r.errors);
+
+    hb = r.heartbeat_ms;
+    if (hb < HB_MIN_MS) hb = HB_MIN_MS;
+    if (hb > HB_MAX_MS) hb = HB_MAX_MS;
+    if (hb != a->hb_ms) {
+        log_info("heartbeat_interval: %lld ms", (long long)hb);
+        a->hb_ms = hb;
+        if (a->next_hb) a->next_hb = a->last_hb + (uint64_t)hb;
+    }
+    a->res = r;
+    a->dirty = 0;
+    log_info("checking target_version: running=%s target=%s scope=%s", a->version,
+             r.target_version[0] ? r.target_version : "(none)",
+             r.target_scope[0] ? r.target_scope : "(none)");
+    upd_on_target(a->nc, r.target_version, r.target_scope, r.jitter_ms);
+}
+
+static void close_watches(agent *a)
+{
+    kv_watch_stop(a->w_config); a->w_config = NULL;
+    kv_watch_stop(a->w_groups); a->w_groups = NULL;
+}
+
+static void close_buckets(agent *a)
+{
+    close_watches(a);
+    kv_close(a->b_config); a->b_config = NULL;
+    kv_close(a->b_groups); a->b_groups = NULL;
+    kv_close(a->b_status); a->b_status = NULL;
+}
+
+static void schedule_watch(agent *a)
+{
+    a->watch_backoff = next_backoff(a->watch_backoff);
+    a->watch_due = win_tick_ms() + jittered(a->watch_backoff);
+}
+
+/*
+** A bucket disappeared (deleted by an operator, or a broker that lost its
+** store). Its revisions will start again from 1 when it is recreated, so
+** the marks are forgotten together with the values, and everything is
+** reopened through the bucket backoff.
+*/
+static void bucket_lost(agent *a, const char *why)
+{
+    log_warn("%s; reopening the buckets", why);
+    close_buckets(a);
+    acfg_clear(&a->config);
+    acfg_clear(&a->groups);
+    a->cfg_ready = a->grp_ready = 0;
+    a->dirty = 1;
+    a->bucket_backoff = 0;
+    a->bucket_attempt = 0;
+    a->bucket_due = win_tick_ms() + jittered(BACKOFF_MIN_MS);
+}
+
+/* Opens whichever of the three buckets is not open yet; on failure logs
+** the attempt and schedules the next one with backoff. kv_open creates a
+** missing bucket with the same config as the CLI. */
+static void open_buckets(agent *a)
+{
+    static const kv_config cfgs[3] = {
+        { "agent_config", 5, 0, 0 },
+        { "agent_groups", 5, 0, 0 },
+        { "agent_status", 1, 86400LL * 1000000000LL, 0 },
+    };
+    kv_bucket **slots[3];
+    int i;
+    slots[0] = &a->b_config; slots[1] = &a->b_groups; slots[2] = &a->b_status;
+    a->bucket_due = 0;
+    if (!a->connected) return;        /* the next (re)connect schedules it */
+    for (i = 0; i < 3; i++) {
+        js_err e;
+        int rc;
+        if (*slots[i]) continue;
+        memset(&e, 0, sizeof e);
+        rc = kv_open(a->nc, &cfgs[i], slots[i], &e);
+        if (rc != NATS_OK) {
+            char et[320];
+            err_text(a, rc, &e, et, sizeof et);
+            a->bucket_attempt++;
+            a->bucket_backoff = next_backoff(a->bucket_backoff);
+            a->bucket_due = win_tick_ms() + jittered(a->bucket_backoff);
+            log_warn("opening bucket %s failed (attempt %d): %s; retrying in about %d s",
+                     cfgs[i].bucket, a->bucket_attempt, et, a->bucket_backoff / 1000);
+            return;
+        }
+    }
+    log_info("buckets ready: agent_config, agent_groups, agent_status");
+    a->bucket_backoff = 0;
+    a->bucket_attempt = 0;
+    a->watch_backoff = 0;
+    a->watch_due = win_tick_ms();
+    heartbeat(a, "status bucket ready");
+}
+
+/* Starts whichever watch is not running. A new watch delivers the latest
+** value of every key again; the table drops what it has already seen. */
+static void start_watches(agent *a)
+{
+    js_err e;
+    int rc;
+    char et[320];
+    a->watch_due = 0;
+    if (!a->connected || !a->b_config || !a->b_groups) return;
+    if (!a->w_config) {
+        memset(&e, 0, sizeof e);
+        rc = kv_watch(a->b_config, ">", a->ev_cfgw, &a->w_config, &e);
+        if (rc == NATS_ERR_NOT_FOUND) { bucket_lost(a, "bucket agent_config is gone"); return; }
+        if (rc != NATS_OK) {
+            err_text(a, rc, &e, et, sizeof et);
+            schedule_watch(a);
+            log_warn("watch on agent_config failed: %s; retrying in about %d s", et, a->watch_backoff / 1000);
+            return;
+        }
+        a->cfg_ready = 0;
+        log_info("watching agent_config (all keys)");
+    }
+    if (!a->w_groups) {
+        memset(&e, 0, sizeof e);
+        rc = kv_watch(a->b_groups, a->pc_id, a->ev_grpw, &a->w_groups, &e);
+        if (rc == NATS_ERR_NOT_FOUND) { bucket_lost(a, "bucket agent_groups is gone"); return; }
+        if (rc != NATS_OK) {
+            err_text(a, rc, &e, et, sizeof et);
+            schedule_watch(a);
+            log_warn("watch on agent_groups/%s failed: %s; retrying in about %d s", a->pc_id, et,
+                     a->watch_backoff / 1000);
+            return;
+        }
+        a->grp_ready = 0;
+        log_info("watching agent_groups/%s", a->pc_id);
+    }
+    a->watch_backoff = 0;
+}
+
+/*
+** Takes every entry the watch has queued and applies it to the table. A
+** revision at or below the key's mark is dropped (and logged: it means the
+** broker replayed history). Returns 0, or 1 when the watch broke (it is
+** then stopped and its recreation scheduled).
+*/
+static int drain_watch(agent *a, kv_watcher **w, acfg *t, int *ready, const char *bucket)
+{
+    for (;;) {
+        kv_entry e;
+        int rc, r;
+        if (!*w) return 0;
+        rc = kv_watch_next(*w, 0, &e);
+        if (rc == NATS_ERR_TIMEOUT) return 0;
+        if (rc == KV_INIT_DONE) {
+            if (!*ready) log_info("%s: initial values received", bucket);
+            *ready = 1;
+            a->dirty = 1;             /* evaluate at least once per (re)start */
+            continue;
+        }
+        if (rc != NATS_OK) {
+            char et[320], why[400];
+            err_text(a, rc, NULL, et, sizeof et);
+            kv_watch_stop(*w);
+            *w = NULL;
+            *ready = 0;
+            if (rc == NATS_ERR_NOT_FOUND) {
+                snprintf(why, sizeof why, "watch on %s ended: %s", bucket, et);
+                bucket_lost(a, why);
+                return 1;
+            }
+            schedule_watch(a);
+            log_warn("watch on %s ended: %s; recreating in about %d s", bucket, et, a->watch_backoff / 1000);
+            return 1;
+        }
+        r = acfg_apply(t, e.key, e.op, e.revision, e.value, e.len);
+        if (r == ACFG_APPLIED) {
+            a->dirty = 1;
+            log_debug("%s/%s revision %llu: %s", bucket, e.key, (unsigned long long)e.revision,
+                      e.op == KV_OP_PUT ? "put" : e.op == KV_OP_DEL ? "deleted" : "purged");
+        } else if (r == ACFG_STALE) {
+            log_info("%s/%s: ignored replayed revision %llu (already applied a newer one)",
+                     bucket, e.key, (unsigned long long)e.revision);
+        } else if (r == ACFG_ERR_NOMEM) {
+            log_error("%s/%s: out of memory applying revision %llu", bucket, e.key,
+                      (unsigned long long)e.revision);
+        }
+        kv_entry_clear(&e);
+    }
+}
+
+/* ---- connection ------------------------------------------------------- */
+
+/* Reader thread: record the event and wake the agent thread. Must not block. */
+static void on_nats_event(void *arg, int ev)
+{
+    agent *a = arg;
+    if (ev < 0 || ev > 30) return;
+    InterlockedOr(&a->conn_bits, EVBIT(ev));
+    SetEvent(a->ev_conn);
+}
+
+/* Runs on every connect and reconnect. */
+static void on_connected(agent *a)
+{
+    char et[320];
+    a->connected = 1;
+    upd_on_connected();
+    if (!a->ping) {
+        int rc = nats_subscribe(a->nc, a->subj_ping, a->ev_ping, &a->ping);
+        if (rc != NATS_OK) {
+            err_text(a, rc, NULL, et, sizeof et);
+            log_warn("subscribe %s failed: %s (retried on the next reconnect)", a->subj_ping, et);
+            a->ping = NULL;
+        }
+    }
+    if (!a->b_config || !a->b_groups || !a->b_status) {
+        a->bucket_due = win_tick_ms();
+    } else if (!a->w_config || !a->w_groups) {
+        a->watch_due = win_tick_ms();
+    }
+    heartbeat(a, "connected");
+}
+
+/* Logs what the reader thread reported and follows the connection state. */
+static void handle_conn_events(agent *a)
+{
+    LONG bits = InterlockedExchange(&a->conn_bits, 0);
+    int now;
+    if (bits & EVBIT(NATS_EV_DISCONNECTED))
+        log_warn("disconnected from broker: %s", nats_last_error(a->nc));
+    if (bits & EVBIT(NATS_EV_CONNECTED)) log_info("connected to broker %s", a->cfg.nats_url);
+    if (bits & EVBIT(NATS_EV_RECONNECTED)) log_info("reconnected to broker");
+    if (bits & EVBIT(NATS_EV_CLOSED)) log_warn("broker connection closed");
+    now = nats_is_connected(a->nc);
+    if (now && (!a->connected || (bits & (EVBIT(NATS_EV_CONNECTED) | EVBIT(NATS_EV_RECONNECTED)))))
+        on_connected(a);
+    else if (!now)
+        a->connected = 0;
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+static void min_due(uint64_t due, uint64_t now, uint64_t *best)
+{
+    uint64_t d;
+    if (!due) return;
+    d = due > now ? due - now : 0;
+    if (d < *best) *best = d;
+}
+
+/* Milliseconds until the next thing that is due, INFINITE if none. */
+static DWORD wait_timeout(agent *a)
+{
+    uint64_t now = win_tick_ms(), best = (uint64_t)INFINITE;
+    int64_t upd = upd_next_due_ms();
+    min_due(a->next_hb, now, &best);
+    min_due(a->bucket_due, now, &best);
+    min_due(a->watch_due, now, &best);
+    if (a->w_config || a->w_groups) min_due(now + WATCH_CHECK_MS, now, &best);
+    if (upd != INT64_MAX) {
+        int64_t d = upd - win_unix_ms();
+        if (d < 0) d = 0;
+        if ((uint64_t)d < best) best = (uint64_t)d;
+    }
+    return best >= (uint64_t)INFINITE ? INFINITE - 1 : (DWORD)best;
+}
+
+static int due(uint64_t at) { return at && win_tick_ms() >= at; }
+
+/* The agent thread's loop; returns when the stop event is set. */
+static void run_loop(agent *a)
+{
+    HANDLE hs[5];
+    hs[0] = a->ev_stop;          /* first: a stop wins over pending work */
+    hs[1] = a->ev_conn;
+    hs[2] = a->ev_ping;
+    hs[3] = a->ev_cfgw;
+    hs[4] = a->ev_grpw;
+    for (;;) {
+        DWORD w = WaitForMultipleObjects(5, hs, FALSE, wait_timeout(a));
+        if (w == WAIT_OBJECT_0) return;
+        if (w == WAIT_FAILED) {
+            win_err("WaitForMultipleObjects", NULL);
+            log_error("%s", win_last_error());
+            if (WaitForSingleObject(a->ev_stop, 1000) == WAIT_OBJECT_0) return;
+        }
+        handle_conn_events(a);
+        drain_ping(a);
+        if (due(a->bucket_due)) open_buckets(a);
+        if (due(a->watch_due)) start_watches(a);
+        drain_watch(a, &a->w_config, &a->config, &a->cfg_ready, "agent_config");
+        drain_watch(a, &a->w_groups, &a->groups, &a->grp_ready, "agent_groups");
+        if (a->dirty && a->cfg_ready && a->grp_ready) evaluate(a);
+        if (due(a->next_hb)) heartbeat(a, "tick");
+        if (upd_next_due_ms() <= win_unix_ms()) upd_tick(a->nc);
+    }
+}
+
+/* Thread-pool callback of the stop event: ends a download in progress. */
+static VOID CALLBACK stop_update(PVOID arg, BOOLEAN timed_out)
+{
+    agent *a = arg;
+    upd_shutdown();
+    InterlockedExchange(&a->upd_stopped, 1);
+}
+
+/* Opens the log; a bad config is reported in it (and in the Event Log). */
+static int start_logs(agent *a, int keep_days, int echo)
+{
+    char pd[WIN_PATH_MAX * 3];
+    if (win_program_data(pd, sizeof pd) != 0) return 1;
+    snprintf(a->log_dir, sizeof a->log_dir, "%s\\Kanade\\logs", pd);
+    snprintf(a->data_dir, sizeof a->data_dir, "%s\\Kanade\\data", pd);
+    return log_open(a->log_dir, keep_days, echo);
+}
+
+static HANDLE new_event(void)
+{
+    HANDLE h = CreateEventW(NULL, FALSE, FALSE, NULL);
+    if (!h) win_err("CreateEventW", NULL);
+    return h;
+}
+
+/* See agent_run.h. */
+int arun_body(void *arg)
+{
+    const arun_opts *o = arg;
+    agent *a;
+    char err[1024];
+    nats_opts no;
+    upd_config uc;
+    HANDLE stop_wait = NULL;
+    int rc, exit_code = ARUN_EXIT_OK;
+
+    /* The agent struct holds a few KiB of paths; keep it off the stack of
+    ** the ServiceMain thread. */
+    a = calloc(1, sizeof *a);
+    if (!a) return ARUN_EXIT_FAIL;
+    a->under_scm = o->under_scm;
+    a->config_path = o->config_path;
+    a->hb_ms = 30000;
+    acfg_init(&a->config, NULL);
+    acfg_init(&a->groups, "");
+
+    rc = arun_load_config(o->config_path, &a->cfg, a->pc_id, err, sizeof err);
+    if (start_logs(a, rc ? 14 : a->cfg.keep_days, !o->under_scm) != 0 && !o->under_scm)
+        fprintf(stderr, "kanade-agent: cannot open the log folder: %s\n", win_last_error());
+    if (rc) {
+        log_event(LOG_ERROR, "%s", err);
+        log_close();
+        free(a);
+        return ARUN_EXIT_CONFIG;
+    }
+    acfg_init(&a->config, a->pc_id);
+    if (a->cfg.log_level[0]) log_set_level(log_level_parse(a->cfg.log_level));
+    if (a->cfg.warnings[0]) log_warn("config %s: %s", o->config_path, a->cfg.warnings);
+    svc_checkpoint();
+
+    if (win_self_version(a->version, sizeof a->version) != 0) {
+        log_event(LOG_ERROR, "cannot read own version: %s", win_last_error());
+        log_close();
+        free(a);
+        return ARUN_EXIT_FAIL;
+    }
+    if (win_exe_path(a->exe_path, sizeof a->exe_path) != 0) a->exe_path[0] = 0;
+    own_hostname(a);
+    digest_self(a);
+    snprintf(a->subj_hb, sizeof a->subj_hb, "heartbeat.%s", a->pc_id);
+    snprintf(a->subj_ping, sizeof a->subj_ping, "agents.%s.ping", a->pc_id);
+    log_info("starting kanade-agent version=%s pc_id=%s nats_url=%s mode=%s config=%s "
+             "log_dir=%s keep_days=%d exe_sha256=%s", a->version, a->pc_id, a->cfg.nats_url,
+             o->under_scm ? "service" : "console", o->config_path, a->log_dir,
+             a->cfg.keep_days, a->exe_digest[0] ? a->exe_digest : "(unknown)");
+
+    memset(&uc, 0, sizeof uc);
+    uc.exe_path = a->exe_path;
+    uc.data_dir = a->data_dir;
+    uc.version = a->version;
+    uc.config_path = o->config_path;
+    uc.health_timeout_s = a->cfg.health_timeout_s;
+    uc.under_scm = o->under_scm;
+    uc.on_change = on_update_change;
+    uc.arg = a;
+    uc.log_dir = a->log_dir;
+    if (upd_init(&uc) == UPD_RESTART) {
+        log_event(LOG_WARN, "update recovery restored the previous exe; exiting so it starts");
+        log_close();
+        free(a);
+        return ARUN_EXIT_RESTART;
+    }
+    svc_checkpoint();
+
+    a->ev_stop = svc_stop_event();
+    a->ev_conn = new_event();
+    a->ev_ping = new_event();
+    a->ev_cfgw = new_event();
+    a->ev_grpw = new_event();
+    if (!a->ev_stop || !a->ev_conn || !a->ev_ping || !a->ev_cfgw || !a->ev_grpw) {
+        log_event(LOG_ERROR, "cannot create events: %s", win_last_error());
+        exit_code = ARUN_EXIT_FAIL;
+        goto done;
+    }
+    if (!RegisterWaitForSingleObject(&stop_wait, a->ev_stop, stop_update, a, INFINITE,
+                                     WT_EXECUTEONLYONCE)) {
+        win_err("RegisterWaitForSingleObject", "stop");
+        log_warn("%s (a download in progress will end at its next step)", win_last_error());
+        stop_wait = NULL;
+    }
+
+    memset(&no, 0, sizeof no);
+    no.servers = a->cfg.nats_url;
+    no.user = a->cfg.user[0] ? a->cfg.user : NULL;
+    no.pass = a->cfg.password[0] ? a->cfg.password : NULL;
+    no.token = a->cfg.token[0] ? a->cfg.token : NULL;
+    no.ca_file = a->cfg.ca_file[0] ? a->cfg.ca_file : NULL;
+    no.cert_file = a->cfg.cert_file[0] ? a->cfg.cert_file : NULL;
+    no.key_file = a->cfg.key_file[0] ? a->cfg.key_file : NULL;
+    no.name = "kanade-agent";
+    no.retry_initial = 1;
+    no.on_event = on_nats_event;
+    no.event_arg = a;
+    rc = nats_connect(&no, &a->nc, err, sizeof err);
+    if (rc != NATS_OK) {
+        /* With retry_initial only a bad argument fails here (a URL that
+        ** cannot be parsed, TLS files that do not load): a config error. */
+        log_event(LOG_ERROR, "config %s: cannot set up the broker connection: %s",
+                  o->config_path, err[0] ? err : nats_strerror(rc));
+        exit_code = ARUN_EXIT_CONFIG;
+        goto done;
+    }
+    svc_report_running();
+    if (!nats_is_connected(a->nc))
+        log_info("waiting for broker %s (retrying in the background)", a->cfg.nats_url);
+    /* Whatever the reader thread already reported is handled on entry. */
+    SetEvent(a->ev_conn);
+    run_loop(a);
+    log_info("stopping");
+
+done:
+    /* INVALID_HANDLE_VALUE: waits for a callback that is running. If the
+    ** loop ended without a stop request, the callback never ran. */
+    if (stop_wait) UnregisterWaitEx(stop_wait, INVALID_HANDLE_VALUE);
+    if (!a->upd_stopped) upd_shutdown();
+    if (a->ping) nats_unsubscribe(a->ping);
+    close_buckets(a);
+    nats_close(a->nc);
+    acfg_clear(&a->config);
+    acfg_clear(&a->groups);
+    if (a->ev_conn) CloseHandle(a->ev_conn);
+    if (a->ev_ping) CloseHandle(a->ev_ping);
+    if (a->ev_cfgw) CloseHandle(a->ev_cfgw);
+    if (a->ev_grpw) CloseHandle(a->ev_grpw);
+    log_info("stopped (exit code %d)", exit_code);
+    log_close();
+    free(a);
+    return exit_code;
+}
