@@ -9,12 +9,13 @@
 #define CONF_OK        0
 #define CONF_ERR_SYNTAX 1      /* err = "line N: what" */
 #define CONF_ERR_VALUE  2      /* a known key with a bad value (e.g. invalid id) */
+#define CONF_ERR_SPACE  3      /* conf_write: output buffer too small */
 
 #define CONF_PATH_MAX 780      /* UTF-8 bytes for a MAX_PATH path */
 
 typedef struct conf {
     char id[65];               /* [agent] id; "" = computer name (caller fills) */
-    char nats_url[1024];       /* [agent] nats_url; comma list allowed */
+    char nats_url[1024];       /* [agent] nats_url; comma list allowed; default nats://127.0.0.1:4222 */
     char ca_file[CONF_PATH_MAX];   /* [tls] */
     char cert_file[CONF_PATH_MAX];
     char key_file[CONF_PATH_MAX];
@@ -23,7 +24,7 @@ typedef struct conf {
     char token[256];
     int health_timeout_s;      /* [update] health_timeout, default 120 */
     char log_level[16];        /* [log] level: error|warn|info|debug, default info */
-    int keep_days;             /* [log] keep_days, default 14 */
+    int keep_days;             /* [log] keep_days, default 14; 0 = never delete */
     char warnings[512];        /* unknown keys/sections, "line N: unknown key x; ..." */
 } conf;
 
