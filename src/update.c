@@ -24,6 +24,8 @@
 ** asks for a tick every 200 ms while a download runs, and only then). A
 ** cancelled worker is never waited for on the agent thread: a new download
 ** starts once the old worker has gone, because both write <exe>.new.
+** upd_shutdown may run on another thread (the agent's stop callback), so
+** every public call holds `api`; on_change is called after it is released.
 **
 ** The swap. The agent copies its own exe to <data>\updater\ and starts the
 ** copy detached with `--swap <update.json>`. The helper holds the named
@@ -153,7 +155,10 @@ static struct {
     char new_path[PATH_U8], old_path[PATH_U8], updater_dir[PATH_U8];
     pstate ps;
 
-    CRITICAL_SECTION lock;          /* guards st and dl */
+    CRITICAL_SECTION api;           /* one public call at a time (upd_shutdown
+                                       runs on a thread-pool thread) */
+    int stopping;                   /* upd_shutdown ran: start nothing new */
+    CRITICAL_SECTION lock;          /* guards st and dl (the worker's share) */
     upd_status st;
     int notify;                     /* a transition happened: call on_change */
 
@@ -1069,7 +1074,7 @@ int upd_init(const upd_config *cfg)
 {
     int prev_unclean, rc;
     int64_t now = win_unix_ms();
-    if (!U.inited) InitializeCriticalSection(&U.lock);
+    if (!U.inited) { InitializeCriticalSection(&U.lock); InitializeCriticalSection(&U.api); }
     U.inited = 1;
     U.cfg = *cfg;
     copy_str(U.exe, sizeof U.exe, cfg->exe_path);
@@ -1124,7 +1129,7 @@ int upd_init(const upd_config *cfg)
     return 0;
 }
 
-void upd_on_connected(void)
+static void on_connected_impl(void)
 {
     swap_job j;
     if (!U.inited) return;
@@ -1133,7 +1138,6 @@ void upd_on_connected(void)
         log_info("update: %s reached the broker: swap completed without the helper", U.version);
         job_archive();
         set_state(UPD_DONE, NULL);
-        notify();
         return;
     }
     if (!U.swap_target) return;
@@ -1152,7 +1156,7 @@ void upd_on_connected(void)
     log_info("update: %s reached the broker: marked healthy for the swap helper", U.version);
 }
 
-void upd_on_target(nats_conn *c, const char *target, const char *scope, int64_t jitter_ms)
+static void on_target_impl(nats_conn *c, const char *target, const char *scope, int64_t jitter_ms)
 {
     quarantine *q;
     int i, dirty = 0;
@@ -1184,7 +1188,6 @@ void upd_on_target(nats_conn *c, const char *target, const char *scope, int64_t 
         if (!streq(target, U.st.target))
             log_info("update: target is now %s (scope %s); evaluated after the running swap to %s",
                      target[0] ? target : "(unset)", scope, U.st.target);
-        notify();
         return;
     }
     if (!target[0] || streq(target, U.version)) {
@@ -1197,7 +1200,6 @@ void upd_on_target(nats_conn *c, const char *target, const char *scope, int64_t 
         } else if (had) {
             set_state(UPD_IDLE, NULL);
         }
-        notify();
         return;
     }
     q = q_find(target);
@@ -1208,12 +1210,10 @@ void upd_on_target(nats_conn *c, const char *target, const char *scope, int64_t 
             log_info("update: target %s (scope %s) is quarantined: %s", target, scope, q->reason);
             set_state(UPD_QUARANTINED, q->reason);
         }
-        notify();
         return;
     }
     if (streq(U.st.target, target) && !state_is(UPD_IDLE) && !state_is(UPD_DONE)
         && !state_is(UPD_QUARANTINED) && !state_is(UPD_ROLLED_BACK)) {
-        notify();
         return;                                /* this attempt is already under way */
     }
     if (U.st.target[0] && !streq(U.st.target, target)
@@ -1253,13 +1253,11 @@ void upd_on_target(nats_conn *c, const char *target, const char *scope, int64_t 
         U.st.scheduled_at_ms = at;
         LeaveCriticalSection(&U.lock);
     }
-    notify();
 }
 
-int64_t upd_next_due_ms(void)
+static int64_t next_due_impl(void)
 {
     int64_t now = win_unix_ms();
-    if (!U.inited) return INT64_MAX;
     if (state_is(UPD_SCHEDULED)) return U.st.scheduled_at_ms > now ? U.st.scheduled_at_ms : now;
     if (state_is(UPD_DOWNLOADING)) return now + 200;
     if (state_is(UPD_FAILED) && U.retry_at_ms) return U.retry_at_ms > now ? U.retry_at_ms : now;
@@ -1311,7 +1309,7 @@ static void tick_swap(void)
     }
 }
 
-void upd_tick(nats_conn *c)
+static void tick_impl(nats_conn *c)
 {
     int64_t now = win_unix_ms();
     if (!U.inited) return;
@@ -1326,8 +1324,7 @@ void upd_tick(nats_conn *c)
         char err[256];
         if (!U.dl.thread || InterlockedCompareExchange(&U.dl.cancel, 0, 0)) {
             if (dl_reap()) launch_worker(c);  /* a cancelled worker has left */
-            notify();
-            return;
+                return;
         }
         EnterCriticalSection(&U.lock);
         finished = U.dl.finished;
@@ -1349,7 +1346,16 @@ void upd_tick(nats_conn *c)
         dl_reap();
     }
     tick_swap();
-    notify();
+}
+
+int64_t upd_next_due_ms(void)
+{
+    int64_t due;
+    if (!U.inited) return INT64_MAX;
+    EnterCriticalSection(&U.api);
+    due = U.stopping ? INT64_MAX : next_due_impl();
+    LeaveCriticalSection(&U.api);
+    return due;
 }
 
 void upd_get_status(upd_status *out)
@@ -1369,6 +1375,9 @@ void upd_get_status(upd_status *out)
 void upd_shutdown(void)
 {
     if (!U.inited) return;
+    EnterCriticalSection(&U.api);
+    if (U.stopping) { LeaveCriticalSection(&U.api); return; }
+    U.stopping = 1;
     if (U.dl.thread) {
         InterlockedExchange(&U.dl.cancel, 1);
         /* obj_get notices the flag at its next chunk; bounded either way. */
@@ -1381,6 +1390,34 @@ void upd_shutdown(void)
     U.ps.running = 0;                         /* a clean stop, for the crash-loop guard */
     state_save();
     log_info("update: clean stop recorded");
+    LeaveCriticalSection(&U.api);
+}
+
+void upd_on_connected(void)
+{
+    if (!U.inited) return;
+    EnterCriticalSection(&U.api);
+    if (!U.stopping) on_connected_impl();
+    LeaveCriticalSection(&U.api);
+    notify();
+}
+
+void upd_on_target(nats_conn *c, const char *target, const char *scope, int64_t jitter_ms)
+{
+    if (!U.inited) return;
+    EnterCriticalSection(&U.api);
+    if (!U.stopping) on_target_impl(c, target, scope, jitter_ms);
+    LeaveCriticalSection(&U.api);
+    notify();
+}
+
+void upd_tick(nats_conn *c)
+{
+    if (!U.inited) return;
+    EnterCriticalSection(&U.api);
+    if (!U.stopping) tick_impl(c);
+    LeaveCriticalSection(&U.api);
+    notify();
 }
 
 /* ---- the swap helper (kanade-agent.exe --swap <update.json>) ----------- */
@@ -1606,7 +1643,7 @@ int upd_swap_main(int argc, wchar_t **argv)
         fprintf(stderr, "kanade-agent: usage: kanade-agent --swap <update.json>\n");
         return 2;
     }
-    if (!U.inited) { InitializeCriticalSection(&U.lock); U.inited = 1; }
+    if (!U.inited) { InitializeCriticalSection(&U.lock); InitializeCriticalSection(&U.api); U.inited = 1; }
     if (job_read(path, &j) != 0) {
         fprintf(stderr, "kanade-agent: %s\n", win_last_error());
         return 2;
