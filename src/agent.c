@@ -268,6 +268,20 @@ static int cmd_version(void)
     return EXIT_OK;
 }
 
+/* Copies an install option into its conf field. Returns 1, or 0 after
+** printing why when it does not fit (never silently truncated). */
+static int put_field(const char *opt, const char *val, char *field, size_t cap)
+{
+    size_t n = val ? strlen(val) : 0;
+    if (n >= cap) {
+        fprintf(stderr, "kanade-agent install: %s is longer than %u bytes\n", opt, (unsigned)cap - 1);
+        return 0;
+    }
+    if (n) memcpy(field, val, n);
+    field[n] = 0;
+    return 1;
+}
+
 /*
 ** Writes a fresh agent.conf from the install options. The caller checked
 ** that nats_url is given and the id is valid. Returns 0, or 1 with a line
@@ -279,12 +293,14 @@ static int write_config(const char *path, const char *nats_url, const char *id,
     conf c;
     char text[4096], dir[PATH_U8];
     conf_defaults(&c);
-    snprintf(c.nats_url, sizeof c.nats_url, "%s", nats_url);
-    if (id) snprintf(c.id, sizeof c.id, "%s", id);
-    if (ca_file) snprintf(c.ca_file, sizeof c.ca_file, "%s", ca_file);
-    if (token) snprintf(c.token, sizeof c.token, "%s", token);
+    if (!put_field("--nats-url", nats_url, c.nats_url, sizeof c.nats_url)
+        || !put_field("--id", id, c.id, sizeof c.id)
+        || !put_field("--ca-file", ca_file, c.ca_file, sizeof c.ca_file)
+        || !put_field("--token", token, c.token, sizeof c.token))
+        return 1;
     if (conf_write(&c, text, sizeof text) != CONF_OK) {
-        fprintf(stderr, "kanade-agent install: the config does not fit in %u bytes\n", (unsigned)sizeof text);
+        fprintf(stderr, "kanade-agent install: cannot render the config (a value is invalid "
+                "or too long)\n");
         return 1;
     }
     dir_of(path, dir, sizeof dir);

@@ -10,9 +10,9 @@
 **   that is the next heartbeat or the next update step (upd_next_due_ms).
 **   An idle agent therefore wakes for the heartbeat and for the JetStream
 **   idle heartbeats of its two watches (every 5 s each), nothing else.
-**   The only other thread of ours is a thread-pool wait that calls
-**   upd_shutdown() the moment the stop event is set, so that a download in
-**   progress inside upd_tick() ends promptly.
+**   update.c runs a download on its own worker thread and upd_tick() never
+**   blocks, so a stop is seen at once and upd_shutdown() (which cancels
+**   the download, bounded) runs here too.
 **
 ** Start-up order
 **   config (bad config: one line in the log, on the console for `run`, in
@@ -100,7 +100,6 @@ typedef struct agent {
     int64_t hb_ms;
     uint64_t last_hb, next_hb;    /* ticks; next_hb 0 = not before connecting */
     uint64_t next_stats;
-    volatile LONG upd_stopped;    /* upd_shutdown() ran on the stop wait */
 } agent;
 
 /* ---- config ----------------------------------------------------------- */
@@ -691,14 +690,6 @@ static void run_loop(agent *a)
     }
 }
 
-/* Thread-pool callback of the stop event: ends a download in progress. */
-static VOID CALLBACK stop_update(PVOID arg, BOOLEAN timed_out)
-{
-    agent *a = arg;
-    upd_shutdown();
-    InterlockedExchange(&a->upd_stopped, 1);
-}
-
 /* Opens the log; a bad config is reported in it (and in the Event Log). */
 static int start_logs(agent *a, int keep_days, int echo)
 {
@@ -724,7 +715,6 @@ int arun_body(void *arg)
     char err[1024];
     nats_opts no;
     upd_config uc;
-    HANDLE stop_wait = NULL;
     int rc, exit_code = ARUN_EXIT_OK;
 
     /* The agent struct holds a few KiB of paths; keep it off the stack of
@@ -795,12 +785,6 @@ int arun_body(void *arg)
         exit_code = ARUN_EXIT_FAIL;
         goto done;
     }
-    if (!RegisterWaitForSingleObject(&stop_wait, a->ev_stop, stop_update, a, INFINITE,
-                                     WT_EXECUTEONLYONCE)) {
-        win_err("RegisterWaitForSingleObject", "stop");
-        log_warn("%s (a download in progress will end at its next step)", win_last_error());
-        stop_wait = NULL;
-    }
 
     memset(&no, 0, sizeof no);
     no.servers = a->cfg.nats_url;
@@ -832,10 +816,7 @@ int arun_body(void *arg)
     log_info("stopping");
 
 done:
-    /* INVALID_HANDLE_VALUE: waits for a callback that is running. If the
-    ** loop ended without a stop request, the callback never ran. */
-    if (stop_wait) UnregisterWaitEx(stop_wait, INVALID_HANDLE_VALUE);
-    if (!a->upd_stopped) upd_shutdown();
+    upd_shutdown();
     if (a->ping) nats_unsubscribe(a->ping);
     close_buckets(a);
     nats_close(a->nc);
