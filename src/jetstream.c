@@ -210,9 +210,10 @@ static int js_parse_u64(const char *s, const char *end, uint64_t *v)
     uint64_t n = 0;
     if (s >= end) return 1;
     for (; s < end; s++) {
+        unsigned d = (unsigned)(*s - '0');
         if (*s < '0' || *s > '9') return 1;
-        if (n > (UINT64_MAX - 9) / 10) return 1;
-        n = n * 10 + (uint64_t)(*s - '0');
+        if (n > UINT64_MAX / 10 || (n == UINT64_MAX / 10 && d > UINT64_MAX % 10)) return 1;
+        n = n * 10 + d;
     }
     *v = n;
     return 0;
