@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# it_update.sh — self-update end to end (issue 6, DESIGN §5) under Wine with
+# the real SCM, a real nats-server and the real kanade.exe CLI.
+#
+# One Wine prefix, one nats-server and one installed KanadeAgent service
+# (id canary-01) are shared by all scenarios, which run in sequence and
+# each start from the state the previous one left. Every scenario asserts
+# the exe bytes on disk (sha256 against the expected build), the version
+# the agent reports (kanade ping), its update state (agent_status) and the
+# log lines of the step.
+#
+# Builds: 0.1.0 is $BUILD/kanade-agent.exe. 0.1.1, 0.1.2 and 0.1.3 are the
+# same objects linked with another VERSIONINFO (what `make VERSION=x` does,
+# without compiling everything again). The failing builds are fixtures
+# (tests/fixtures/*.c) with VERSIONINFO 0.1.9 and 0.1.8. 0.1.7 is a tampered
+# release (meta digest does not match the chunks) and 0.2.0 the 0.1.0 binary
+# published under another label; both are written raw with tool_js.
+#
+# Test hooks (files, see update.c): <data>\test-hooks\download-delay-ms
+# slows the download; <data>\test-hooks\swap-abort-at makes the helper exit
+# after a step.
+source "$(dirname "$0")/lib.sh"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+T_START=$SECONDS
+
+# ---- builds -------------------------------------------------------------
+VERS="$T_DIR/versions"
+mkdir -p "$VERS"
+AGENT_OBJS=$(make -s -C "$ROOT" -f - print-agent-objs <<'EOF'
+include sources.mk
+print-agent-objs: ; @echo $(patsubst src/%.c,%.o,$(AGENT_SRC))
+EOF
+)
+# link_version V OUT: the agent's objects with VERSIONINFO V.
+link_version() {
+    local v=$1 out=$2 num o objs=()
+    num=$(echo "$v" | awk -F. '{printf "%d,%d,%d,0", $1, $2, $3}')
+    x86_64-w64-mingw32-windres -DKVER_STR="\\\"$v\\\"" -DKVER_NUM="$num" \
+        -DKEXE_NAME='\"kanade-agent.exe\"' -DKEXE_DESC='\"kanade-agent\"' \
+        -O coff "$ROOT/src/version.rc" -o "$VERS/res-$v.o" || return 1
+    for o in $AGENT_OBJS; do objs+=("$BUILD/obj/$o"); done
+    x86_64-w64-mingw32-gcc -static -s -municode -Wl,--gc-sections -o "$out" "${objs[@]}" \
+        "$VERS/res-$v.o" "$BUILD/libkanade.a" -L"$ROOT/${DEPS:-.deps}/bearssl-mingw" -lbearssl \
+        -lws2_32 -lbcrypt -ladvapi32 -lshell32 -lole32 -lpsapi
+}
+# fixture NAME V: tests/fixtures/NAME.c with VERSIONINFO V.
+fixture() {
+    local name=$1 v=$2 num
+    num=$(echo "$v" | awk -F. '{printf "%d,%d,%d,0", $1, $2, $3}')
+    x86_64-w64-mingw32-windres -DKVER_STR="\\\"$v\\\"" -DKVER_NUM="$num" \
+        -DKEXE_NAME='\"kanade-agent.exe\"' -DKEXE_DESC='\"kanade-agent\"' \
+        -O coff "$ROOT/src/version.rc" -o "$VERS/res-$name.o" || return 1
+    x86_64-w64-mingw32-gcc -std=c11 -Os -Wall -Wextra -Werror -municode -static -s \
+        -o "$VERS/$name-$v.exe" "$ROOT/tests/fixtures/$name.c" "$VERS/res-$name.o" -ladvapi32
+}
+cp "$BUILD/kanade-agent.exe" "$VERS/agent-0.1.0.exe"
+for v in 0.1.1 0.1.2 0.1.3; do
+    link_version "$v" "$VERS/agent-$v.exe" || { bad "link agent $v"; t_summary; exit 1; }
+done
+fixture bad_exit 0.1.9 && fixture bad_nobroker 0.1.8 || { bad "build fixtures"; t_summary; exit 1; }
+declare -A SHA
+for v in 0.1.0 0.1.1 0.1.2 0.1.3; do SHA[$v]=$(sha256sum "$VERS/agent-$v.exe" | cut -d' ' -f1); done
+echo "builds ready ($((SECONDS - T_START))s)"
+
+# ---- world --------------------------------------------------------------
+nats_start
+wine_prefix
+PF="$WINEPREFIX/drive_c/Program Files/Kanade"
+EXE="$PF/kanade-agent.exe"
+PD="$WINEPREFIX/drive_c/ProgramData/Kanade"
+DATA="$PD/data"
+LOGS="$PD/logs"
+HOOKS="$DATA/test-hooks"
+mkdir -p "$PF"
+cp "$VERS/agent-0.1.0.exe" "$EXE"
+
+winpath() { winepath -w "$1" 2>/dev/null; }
+K() { w "$BUILD/kanade.exe" --server "$NATS_URL" "$@"; }
+TJ() { w "$BUILD/wtest/tool_js.exe" -s "$NATS_URL" "$@"; }
+sha() { if [ -f "$1" ]; then sha256sum "$1" | cut -d' ' -f1; else echo missing; fi; }
+logs() { cat "$LOGS"/agent.*.log 2>/dev/null | tr -d '\r'; }
+log_mark() { MARK=$(logs | wc -l); }
+since_mark() { logs | tail -n +$((MARK + 1)); }
+ping_field() { K ping canary-01 --timeout 2s 2>/dev/null | awk -v f="$1" '$1 == f { $1 = ""; sub(/^ +/, ""); print }'; }
+status_json() { K jetstream kv get agent_status canary-01 2>/dev/null; }
+status_field() { status_json | jq -r ".$1 // empty" 2>/dev/null; }
+svc_state() { w sc query KanadeAgent 2>/dev/null | awk '/STATE/ { print $4 }'; }
+# wait_for SECONDS DESCRIPTION COMMAND...: polls until the command succeeds.
+wait_for() {
+    local limit=$1 desc=$2 t0=$SECONDS; shift 2
+    while [ $((SECONDS - t0)) -lt "$limit" ]; do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.5
+    done
+    echo "  (timed out after ${limit}s waiting for: $desc)"
+    return 1
+}
+version_is() { [ "$(ping_field agent_version)" = "$1" ]; }
+state_is() { [ "$(status_field update_state)" = "$1" ]; }
+log_has() { since_mark | grep -Eq -- "$1"; }
+svc_is() { [ "$(svc_state)" = "$1" ]; }
+rollout() { K agent rollout "$@" >"$T_DIR/rollout.out" 2>&1 || { echo "rollout $*: $(cat "$T_DIR/rollout.out")"; return 1; }; }
+hook() { mkdir -p "$HOOKS"; printf '%s\n' "$2" > "$HOOKS/$1"; }
+unhook() { rm -f "$HOOKS/$1"; }
+
+# expect_on VERSION SCENARIO: the exe on disk, ping and the status agree.
+expect_on() {
+    local v=$1 s=$2
+    check_eq "$s: exe on disk is the $v build" "$(sha "$EXE")" "${SHA[$v]}"
+    check_eq "$s: ping reports $v" "$(ping_field agent_version)" "$v"
+    check_eq "$s: status exe_sha256 is the $v build" "$(status_field exe_sha256)" "${SHA[$v]}"
+}
+# swap_to VERSION SCENARIO [rollout args...]: rolls out and waits for done.
+swap_to() {
+    local v=$1 s=$2; shift 2
+    log_mark
+    rollout "$v" "$@" || { bad "$s: rollout $v"; return 1; }
+    wait_for 90 "ping shows $v" version_is "$v"
+    wait_for 20 "state done" state_is done
+    expect_on "$v" "$s"
+    check_eq "$s: update_state done" "$(status_field update_state)" done
+    check_match "$s: log has the swap steps" "$(since_mark)" "swap: stop: service stopped in [0-9]+ ms"
+    check_match "$s: log has replace and health" "$(since_mark)" "swap: done: [^ ]+ -> $v in [0-9]+ ms"
+    check "$s: no $v.new left behind" test ! -e "$EXE.new"
+}
+
+# ---- install ------------------------------------------------------------
+for v in 0.1.0 0.1.1 0.1.2 0.1.3; do
+    K agent publish "$(winpath "$VERS/agent-$v.exe")" >/dev/null 2>&1 || bad "publish $v"
+done
+K agent publish "$(winpath "$VERS/bad_exit-0.1.9.exe")" >/dev/null 2>&1 || bad "publish bad_exit 0.1.9"
+K agent publish "$(winpath "$VERS/bad_nobroker-0.1.8.exe")" >/dev/null 2>&1 || bad "publish bad_nobroker 0.1.8"
+CONF_W='C:\ProgramData\Kanade\config\agent.conf'
+w "$EXE" install --config "$CONF_W" --nats-url "$NATS_URL" --id canary-01 >"$T_DIR/install.out" 2>&1 \
+    || { bad "install: $(cat "$T_DIR/install.out")"; t_summary; exit 1; }
+# A short health gate for the failing builds.
+if grep -q '^\[update\]' "$PD/config/agent.conf"; then
+    sed -i 's/^health_timeout.*/health_timeout = 20/' "$PD/config/agent.conf"
+    grep -q '^health_timeout' "$PD/config/agent.conf" || sed -i 's/^\[update\].*/&\nhealth_timeout = 20/' "$PD/config/agent.conf"
+else
+    printf '\n[update]\nhealth_timeout = 20\n' >> "$PD/config/agent.conf"
+fi
+w sc start KanadeAgent >/dev/null 2>&1
+wait_for 60 "first ping" version_is 0.1.0
+expect_on 0.1.0 "install"
+echo "installed ($((SECONDS - T_START))s)"
+
+# ---- 1. --pcs, --groups, --global ---------------------------------------
+swap_to 0.1.1 "pcs" --pcs canary-01
+check_eq "pcs: exe.old keeps 0.1.0" "$(sha "$EXE.old")" "${SHA[0.1.0]}"
+for tr in "idle -> pending" "pending -> scheduled" "scheduled -> downloading" "downloading -> verifying" \
+          "verifying -> swapping"; do
+    check_match "pcs: log has the transition $tr" "$(since_mark)" "update: $tr \(target 0.1.1\)"
+done
+check_match "pcs: helper ran from the updater copy" "$(since_mark)" 'started swap helper .*\\data\\updater\\kanade-agent.exe'
+
+K jetstream kv del agent_config pcs.canary-01 >/dev/null 2>&1
+K agent groups canary-01 --set canary >/dev/null 2>&1 || bad "groups --set canary"
+swap_to 0.1.2 "groups" --groups canary
+K jetstream kv del agent_config groups.canary >/dev/null 2>&1
+swap_to 0.1.3 "global" --global
+
+# ---- 2. manual rollback uses .old; reconnect replay (#828) ---------------
+swap_to 0.1.2 "manual rollback" --pcs canary-01
+check_match "manual rollback: .old used, no download" "$(since_mark)" "using .*kanade-agent.exe.old \(version 0.1.2, the previous build\)"
+check_nomatch "manual rollback: nothing downloaded" "$(since_mark)" "downloaded 0.1.2"
+swap_to 0.1.1 "new target after rollback" --pcs canary-01
+log_mark
+nats_restart
+wait_for 60 "reconnected" log_has "reconnected|connected to broker"
+sleep 12
+check_eq "#828: after a broker restart still 0.1.1" "$(ping_field agent_version)" 0.1.1
+check_eq "#828: exe still 0.1.1" "$(sha "$EXE")" "${SHA[0.1.1]}"
+check_nomatch "#828: no swap after the broker restart" "$(since_mark)" "handed over|-> scheduled"
+
+# ---- 3. jitter: persisted across a restart; a newer target replaces it ---
+log_mark
+rollout 0.1.3 --pcs canary-01 --jitter 1h || bad "rollout 0.1.3 --jitter 1h"
+wait_for 30 "scheduled" state_is scheduled
+AT1=$(jq -r '.sched_at_ms // empty' "$DATA/update-state.json" 2>/dev/null)
+check_match "jitter: moment persisted in the state file" "$AT1" '^[0-9]{13}$'
+w sc stop KanadeAgent >/dev/null 2>&1
+wait_for 30 "stopped" svc_is STOPPED
+w sc start KanadeAgent >/dev/null 2>&1
+wait_for 60 "scheduled again" state_is scheduled
+check_eq "jitter: restart keeps the chosen moment" "$(jq -r '.sched_at_ms // empty' "$DATA/update-state.json")" "$AT1"
+check_match "jitter: log says it kept the moment" "$(since_mark)" "keeping the moment chosen before the restart"
+check_eq "jitter: still 0.1.1 while scheduled" "$(sha "$EXE")" "${SHA[0.1.1]}"
+log_mark
+T_ROLL=$(date +%s%3N)
+rollout 0.1.2 --pcs canary-01 --jitter 20s || bad "rollout 0.1.2 --jitter 20s"
+wait_for 90 "ping shows 0.1.2" version_is 0.1.2
+expect_on 0.1.2 "jitter 20s"
+check_match "jitter: the scheduled 0.1.3 was replaced" "$(since_mark)" "target changed from 0.1.3 to 0.1.2|-> pending \(target 0.1.2\)"
+AT2=$(since_mark | sed -nE 's/.*scheduled 0\.1\.2 at ([^ ]+) .*/\1/p' | head -n 1)
+AT2_MS=$(date -d "$AT2" +%s%3N 2>/dev/null || echo 0)
+DL_TS=$(since_mark | grep -E 'scheduled -> downloading \(target 0\.1\.2\)' | head -n 1 | awk '{print $1}')
+DL_MS=$(date -d "$DL_TS" +%s%3N 2>/dev/null || echo 0)
+check "jitter: moment inside [rollout, rollout+20s] ($AT2)" test "$AT2_MS" -ge $((T_ROLL - 2000)) -a "$AT2_MS" -le $((T_ROLL + 21000))
+check "jitter: download began at the moment, not before ($DL_TS)" test "$DL_MS" -ge $((AT2_MS - 1000))
+
+# ---- 4. a target change while downloading --------------------------------
+hook download-delay-ms 800
+log_mark
+rollout 0.1.1 --pcs canary-01 --jitter 0s || bad "rollout 0.1.1"
+wait_for 30 "downloading" state_is downloading
+rollout 0.1.3 --pcs canary-01 || bad "rollout 0.1.3"
+wait_for 120 "ping shows 0.1.3" version_is 0.1.3
+unhook download-delay-ms
+expect_on 0.1.3 "change while downloading"
+check_match "change while downloading: 0.1.1 cancelled" "$(since_mark)" "cancelling the download of 0.1.1"
+check_nomatch "change while downloading: 0.1.1 never swapped" "$(since_mark)" "handed over to the swap helper: [^ ]+ -> 0.1.1"
+
+# ---- 5. broker cut in the middle of a download ---------------------------
+hook download-delay-ms 800
+log_mark
+rollout 0.1.1 --pcs canary-01 || bad "rollout 0.1.1"
+wait_for 30 "downloading" state_is downloading
+sleep 1
+nats_stop
+sleep 3
+unhook download-delay-ms
+check_eq "broker cut: exe untouched while the broker is down" "$(sha "$EXE")" "${SHA[0.1.3]}"
+nats_start
+wait_for 120 "ping shows 0.1.1" version_is 0.1.1
+expect_on 0.1.1 "broker cut"
+check_eq "broker cut: update_state done" "$(status_field update_state)" done
+
+# ---- 6. tampered release: digest does not match the chunks ---------------
+PUT=$(TJ obj-put agent_releases 0.1.7 "$(winpath "$VERS/agent-0.1.3.exe")" 2>/dev/null)
+read -r _ T_SIZE T_CHUNKS _ _ T_NUID <<<"$PUT"
+WRONG=$(python3 -c 'import hashlib,base64,sys; print("SHA-256="+base64.urlsafe_b64encode(hashlib.sha256(open(sys.argv[1],"rb").read()).digest()).decode())' "$VERS/agent-0.1.2.exe")
+META_SUBJ="\$O.agent_releases.M.$(python3 -c 'import base64; print(base64.urlsafe_b64encode(b"0.1.7").decode())')"
+printf '{"name":"0.1.7","bucket":"agent_releases","nuid":"%s","size":%s,"mtime":"%s","chunks":%s,"digest":"%s"}' \
+    "$T_NUID" "$T_SIZE" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$T_CHUNKS" "$WRONG" > "$T_DIR/meta-0.1.7.json"
+TJ pub "$META_SUBJ" "$(winpath "$T_DIR/meta-0.1.7.json")" rollup >/dev/null 2>&1 || bad "tamper: publish meta"
+log_mark
+rollout 0.1.7 --pcs canary-01 || bad "rollout 0.1.7"
+wait_for 60 "failed" state_is failed
+check_match "tampered: update_error names the digest" "$(status_field update_error)" "digest mismatch"
+check_eq "tampered: exe untouched" "$(sha "$EXE")" "${SHA[0.1.1]}"
+check_eq "tampered: still 0.1.1" "$(ping_field agent_version)" 0.1.1
+check "tampered: exe.new deleted" test ! -e "$EXE.new"
+check_nomatch "tampered: never handed over" "$(since_mark)" "handed over"
+
+# ---- 7. label/binary mismatch: quarantined, no loop ----------------------
+TJ obj-put agent_releases 0.2.0 "$(winpath "$VERS/agent-0.1.0.exe")" >/dev/null 2>&1 || bad "publish 0.1.0 as 0.2.0"
+log_mark
+rollout 0.2.0 --pcs canary-01 || bad "rollout 0.2.0"
+wait_for 60 "quarantined" state_is quarantined
+check_match "mismatch: reason in update_error" "$(status_field update_error)" "label/binary mismatch: release 0.2.0 contains a binary of version 0.1.0"
+check_match "mismatch: quarantined_versions lists 0.2.0" "$(status_json | jq -c '.quarantined_versions')" '"0.2.0"'
+sleep 20
+check_eq "mismatch: downloaded exactly once (no update loop)" "$(since_mark | grep -c 'downloaded 0.2.0')" 1
+check_eq "mismatch: exe untouched" "$(sha "$EXE")" "${SHA[0.1.1]}"
+check "mismatch: exe.new deleted" test ! -e "$EXE.new"
+# Another target, then 0.2.0 again: the operator's explicit retry lifts it.
+rollout 0.1.1 --pcs canary-01 || bad "rollout 0.1.1"
+log_mark
+rollout 0.2.0 --pcs canary-01 || bad "rollout 0.2.0 again"
+wait_for 60 "downloaded again" log_has "downloaded 0.2.0"
+wait_for 30 "quarantined again" state_is quarantined
+check_match "mismatch: retry after another target lifts the quarantine" "$(since_mark)" "quarantine of 0.2.0 lifted"
+
+# ---- 8. a build that exits at once: rollback, quarantine -----------------
+log_mark
+rollout 0.1.9 --pcs canary-01 || bad "rollout 0.1.9"
+wait_for 120 "rolled_back" state_is rolled_back
+expect_on 0.1.1 "exits at once"
+check_match "exits at once: helper saw the exit" "$(since_mark)" "new agent 0.1.9 (exited with code 1|did not start)"
+check_match "exits at once: rollback restored the old build" "$(since_mark)" "rollback: old version 0.1.1 started"
+check_match "exits at once: update_error" "$(status_field update_error)" "0.1.9"
+check_match "exits at once: 0.1.9 quarantined" "$(status_json | jq -c '.quarantined_versions')" '"0.1.9"'
+log_mark
+sleep 15
+check_nomatch "exits at once: no second attempt" "$(since_mark)" "handed over|downloaded 0.1.9"
+check_eq "exits at once: still rolled_back" "$(status_field update_state)" rolled_back
+
+# ---- 9. a build that never reaches the broker: health timeout ------------
+log_mark
+rollout 0.1.8 --pcs canary-01 || bad "rollout 0.1.8"
+wait_for 150 "rolled_back" state_is rolled_back
+expect_on 0.1.1 "never healthy"
+check_match "never healthy: health_timeout named" "$(status_field update_error)" "did not report healthy within 20 s"
+check_match "never healthy: 0.1.8 quarantined" "$(status_json | jq -c '.quarantined_versions')" '"0.1.8"'
+
+# ---- 10. the helper killed at each step ----------------------------------
+hook swap-abort-at stopped
+log_mark
+rollout 0.1.2 --pcs canary-01 || bad "rollout 0.1.2"
+wait_for 60 "helper exits after stop" log_has "TEST HOOK swap-abort-at=stopped"
+wait_for 30 "service stopped" svc_is STOPPED
+check_eq "killed after stop: exe untouched" "$(sha "$EXE")" "${SHA[0.1.1]}"
+w sc start KanadeAgent >/dev/null 2>&1
+wait_for 30 "recovered" log_has "interrupted at phase stopped"
+wait_for 120 "ping shows 0.1.2" version_is 0.1.2
+wait_for 20 "done" state_is done
+expect_on 0.1.2 "killed after stop"
+
+hook swap-abort-at replaced
+log_mark
+rollout 0.1.3 --pcs canary-01 || bad "rollout 0.1.3"
+wait_for 60 "helper exits after replace" log_has "TEST HOOK swap-abort-at=replaced"
+wait_for 30 "service stopped" svc_is STOPPED
+check_eq "killed after replace: exe is the complete 0.1.3" "$(sha "$EXE")" "${SHA[0.1.3]}"
+check_eq "killed after replace: exe.old is 0.1.2" "$(sha "$EXE.old")" "${SHA[0.1.2]}"
+w sc start KanadeAgent >/dev/null 2>&1
+wait_for 60 "ping shows 0.1.3" version_is 0.1.3
+wait_for 20 "done" state_is done
+expect_on 0.1.3 "killed after replace"
+check_match "killed after replace: the new agent completed the swap" "$(since_mark)" "this start of 0.1.3 completes the swap|completed without the helper"
+
+hook swap-abort-at started
+log_mark
+rollout 0.1.1 --pcs canary-01 || bad "rollout 0.1.1"
+wait_for 60 "helper exits after start" log_has "TEST HOOK swap-abort-at=started"
+wait_for 60 "ping shows 0.1.1" version_is 0.1.1
+wait_for 30 "done" state_is done
+expect_on 0.1.1 "killed before health"
+unhook swap-abort-at
+
+# ---- 11. cold broker with a target already set (#226) --------------------
+w sc stop KanadeAgent >/dev/null 2>&1
+wait_for 30 "stopped" svc_is STOPPED
+rollout 0.1.2 --pcs canary-01 || bad "rollout 0.1.2"
+nats_stop
+log_mark
+w sc start KanadeAgent >/dev/null 2>&1
+sleep 30
+check_eq "cold broker: still 0.1.1 without a broker" "$(sha "$EXE")" "${SHA[0.1.1]}"
+check_match "cold broker: agent waits for the broker" "$(since_mark)" "waiting for broker|disconnected|connect"
+nats_start
+wait_for 120 "ping shows 0.1.2" version_is 0.1.2
+expect_on 0.1.2 "cold broker"
+
+# ---- 12. console mode verifies but never swaps ---------------------------
+w sc stop KanadeAgent >/dev/null 2>&1
+wait_for 30 "stopped" svc_is STOPPED
+rollout 0.1.3 --pcs canary-01 || bad "rollout 0.1.3"
+log_mark
+wine "$EXE" run --config "$CONF_W" >"$T_DIR/run.out" 2>&1 &
+RUN_PID=$!
+T_PIDS+=("$RUN_PID")
+wait_for 60 "verified" state_is verified
+check_match "run mode: logs why it does not swap" "$(since_mark)" "console mode \(run\): 0.1.3 verified, not swapping"
+check_eq "run mode: exe untouched" "$(sha "$EXE")" "${SHA[0.1.2]}"
+kill "$RUN_PID" 2>/dev/null; wait "$RUN_PID" 2>/dev/null
+
+echo "it_update: $((SECONDS - T_START))s"
+t_summary
