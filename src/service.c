@@ -136,7 +136,11 @@ static int configure_extras(SC_HANDLE svc)
         return SVC_ERR_OS;
     }
     flag.fFailureActionsOnNonCrashFailures = TRUE;
-    if (!ChangeServiceConfig2W(svc, SERVICE_CONFIG_FAILURE_ACTIONS_FLAG, &flag)) {
+    /* Windows has had this level since Vista. Wine answers
+    ** ERROR_INVALID_LEVEL (it implements no failure actions at all, DESIGN
+    ** §9), and only that answer is let through. */
+    if (!ChangeServiceConfig2W(svc, SERVICE_CONFIG_FAILURE_ACTIONS_FLAG, &flag)
+        && GetLastError() != ERROR_INVALID_LEVEL) {
         win_err("ChangeServiceConfig2W(FAILURE_ACTIONS_FLAG)", SVC_NAME);
         return SVC_ERR_OS;
     }
