@@ -6,6 +6,7 @@
 */
 #ifndef LOG_H
 #define LOG_H
+#include <stdint.h>
 
 #define LOG_ERROR 0
 #define LOG_WARN  1
@@ -20,6 +21,9 @@ int log_level_parse(const char *s);          /* "info" -> LOG_INFO; -1 if bad */
 void log_msg(int level, const char *fmt, ...);
 /* Also reports to the Event Log (source KanadeAgent). */
 void log_event(int level, const char *fmt, ...);
+/* For tests: replaces the wall clock (unix ms) used for timestamps and
+** the daily rotation; NULL restores it. */
+void log_set_clock(int64_t (*now_ms)(void));
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
