@@ -26,38 +26,14 @@ T_START=$SECONDS
 # ---- builds -------------------------------------------------------------
 VERS="$T_DIR/versions"
 mkdir -p "$VERS"
-AGENT_OBJS=$(make -s -C "$ROOT" -f - print-agent-objs <<'EOF'
-include sources.mk
-print-agent-objs: ; @echo $(patsubst src/%.c,%.o,$(AGENT_SRC))
-EOF
-)
-# link_version V OUT: the agent's objects with VERSIONINFO V.
-link_version() {
-    local v=$1 out=$2 num o objs=()
-    num=$(echo "$v" | awk -F. '{printf "%d,%d,%d,0", $1, $2, $3}')
-    x86_64-w64-mingw32-windres -DKVER_STR="\\\"$v\\\"" -DKVER_NUM="$num" \
-        -DKEXE_NAME='\"kanade-agent.exe\"' -DKEXE_DESC='\"kanade-agent\"' \
-        -O coff "$ROOT/src/version.rc" -o "$VERS/res-$v.o" || return 1
-    for o in $AGENT_OBJS; do objs+=("$BUILD/obj/$o"); done
-    x86_64-w64-mingw32-gcc -static -s -municode -Wl,--gc-sections -o "$out" "${objs[@]}" \
-        "$VERS/res-$v.o" "$BUILD/libkanade.a" -L"$ROOT/${DEPS:-.deps}/bearssl-mingw" -lbearssl \
-        -lws2_32 -lbcrypt -ladvapi32 -lshell32 -lole32 -lpsapi
-}
-# fixture NAME V: tests/fixtures/NAME.c with VERSIONINFO V.
-fixture() {
-    local name=$1 v=$2 num
-    num=$(echo "$v" | awk -F. '{printf "%d,%d,%d,0", $1, $2, $3}')
-    x86_64-w64-mingw32-windres -DKVER_STR="\\\"$v\\\"" -DKVER_NUM="$num" \
-        -DKEXE_NAME='\"kanade-agent.exe\"' -DKEXE_DESC='\"kanade-agent\"' \
-        -O coff "$ROOT/src/version.rc" -o "$VERS/res-$name.o" || return 1
-    x86_64-w64-mingw32-gcc -std=c11 -Os -Wall -Wextra -Werror -municode -static -s \
-        -o "$VERS/$name-$v.exe" "$ROOT/tests/fixtures/$name.c" "$VERS/res-$name.o" -ladvapi32
-}
+source "$ROOT/tests/agent_versions.sh"
 cp "$BUILD/kanade-agent.exe" "$VERS/agent-0.1.0.exe"
 for v in 0.1.1 0.1.2 0.1.3; do
-    link_version "$v" "$VERS/agent-$v.exe" || { bad "link agent $v"; t_summary; exit 1; }
+    agent_version "$v" "$VERS/agent-$v.exe" || { bad "link agent $v"; t_summary; exit 1; }
 done
-fixture bad_exit 0.1.9 && fixture bad_nobroker 0.1.8 || { bad "build fixtures"; t_summary; exit 1; }
+agent_fixture bad_exit 0.1.9 "$VERS/bad_exit-0.1.9.exe" \
+    && agent_fixture bad_nobroker 0.1.8 "$VERS/bad_nobroker-0.1.8.exe" \
+    || { bad "build fixtures"; t_summary; exit 1; }
 declare -A SHA
 for v in 0.1.0 0.1.1 0.1.2 0.1.3; do SHA[$v]=$(sha256sum "$VERS/agent-$v.exe" | cut -d' ' -f1); done
 echo "builds ready ($((SECONDS - T_START))s)"
@@ -83,7 +59,16 @@ log_mark() { MARK=$(logs | wc -l); }
 since_mark() { logs | tail -n +$((MARK + 1)); }
 ping_field() { K ping canary-01 --timeout 2s 2>/dev/null | awk -v f="$1" '$1 == f { $1 = ""; sub(/^ +/, ""); print }'; }
 status_json() { K jetstream kv get agent_status canary-01 2>/dev/null; }
-status_field() { status_json | jq -r ".$1 // empty" 2>/dev/null; }
+# jfield FIELD: a top-level field of the JSON on stdin ("" when absent;
+# arrays and objects as compact JSON).
+jfield() {
+    python3 -c 'import json,sys
+try: d = json.load(sys.stdin)
+except Exception: sys.exit(0)
+v = d.get(sys.argv[1]) if isinstance(d, dict) else None
+print("" if v is None else json.dumps(v, separators=(",", ":")) if isinstance(v, (list, dict)) else v)' "$1"
+}
+status_field() { status_json | jfield "$1"; }
 svc_state() { w sc query KanadeAgent 2>/dev/null | awk '/STATE/ { print $4 }'; }
 # wait_for SECONDS DESCRIPTION COMMAND...: polls until the command succeeds.
 wait_for() {
@@ -177,13 +162,13 @@ check_nomatch "#828: no swap after the broker restart" "$(since_mark)" "handed o
 log_mark
 rollout 0.1.3 --pcs canary-01 --jitter 1h || bad "rollout 0.1.3 --jitter 1h"
 wait_for 30 "scheduled" state_is scheduled
-AT1=$(jq -r '.sched_at_ms // empty' "$DATA/update-state.json" 2>/dev/null)
+AT1=$(jfield sched_at_ms < "$DATA/update-state.json")
 check_match "jitter: moment persisted in the state file" "$AT1" '^[0-9]{13}$'
 w sc stop KanadeAgent >/dev/null 2>&1
 wait_for 30 "stopped" svc_is STOPPED
 w sc start KanadeAgent >/dev/null 2>&1
 wait_for 60 "scheduled again" state_is scheduled
-check_eq "jitter: restart keeps the chosen moment" "$(jq -r '.sched_at_ms // empty' "$DATA/update-state.json")" "$AT1"
+check_eq "jitter: restart keeps the chosen moment" "$(jfield sched_at_ms < "$DATA/update-state.json")" "$AT1"
 check_match "jitter: log says it kept the moment" "$(since_mark)" "keeping the moment chosen before the restart"
 check_eq "jitter: still 0.1.1 while scheduled" "$(sha "$EXE")" "${SHA[0.1.1]}"
 log_mark
@@ -249,7 +234,7 @@ log_mark
 rollout 0.2.0 --pcs canary-01 || bad "rollout 0.2.0"
 wait_for 60 "quarantined" state_is quarantined
 check_match "mismatch: reason in update_error" "$(status_field update_error)" "label/binary mismatch: release 0.2.0 contains a binary of version 0.1.0"
-check_match "mismatch: quarantined_versions lists 0.2.0" "$(status_json | jq -c '.quarantined_versions')" '"0.2.0"'
+check_match "mismatch: quarantined_versions lists 0.2.0" "$(status_field quarantined_versions)" '"0.2.0"'
 sleep 20
 check_eq "mismatch: downloaded exactly once (no update loop)" "$(since_mark | grep -c 'downloaded 0.2.0')" 1
 check_eq "mismatch: exe untouched" "$(sha "$EXE")" "${SHA[0.1.1]}"
@@ -270,7 +255,7 @@ expect_on 0.1.1 "exits at once"
 check_match "exits at once: helper saw the exit" "$(since_mark)" "new agent 0.1.9 (exited with code 1|did not start)"
 check_match "exits at once: rollback restored the old build" "$(since_mark)" "rollback: old version 0.1.1 started"
 check_match "exits at once: update_error" "$(status_field update_error)" "0.1.9"
-check_match "exits at once: 0.1.9 quarantined" "$(status_json | jq -c '.quarantined_versions')" '"0.1.9"'
+check_match "exits at once: 0.1.9 quarantined" "$(status_field quarantined_versions)" '"0.1.9"'
 log_mark
 sleep 15
 check_nomatch "exits at once: no second attempt" "$(since_mark)" "handed over|downloaded 0.1.9"
@@ -282,7 +267,7 @@ rollout 0.1.8 --pcs canary-01 || bad "rollout 0.1.8"
 wait_for 150 "rolled_back" state_is rolled_back
 expect_on 0.1.1 "never healthy"
 check_match "never healthy: health_timeout named" "$(status_field update_error)" "did not report healthy within 20 s"
-check_match "never healthy: 0.1.8 quarantined" "$(status_json | jq -c '.quarantined_versions')" '"0.1.8"'
+check_match "never healthy: 0.1.8 quarantined" "$(status_field quarantined_versions)" '"0.1.8"'
 
 # ---- 10. the helper killed at each step ----------------------------------
 hook swap-abort-at stopped
