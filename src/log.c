@@ -197,7 +197,9 @@ static void rotate(int64_t now)
 }
 
 /*
-** See log.h. Re-opening is allowed (the previous file is closed). Returns
+** See log.h. A NULL or empty dir_utf8 means console only (never the root
+** of the current drive). Re-opening is allowed (the previous file is
+** closed). Returns
 ** 0, or 1 when the folder cannot be created or today's file not opened;
 ** win_last_error() then says why. After a failure log_msg is still safe:
 ** with an uncreatable folder lines go to the console only (when echo is
@@ -213,7 +215,7 @@ int log_open(const char *dir_utf8, int keep_days, int echo_console)
     L.have_dir = 0;
     L.echo = echo_console;
     L.keep_days = keep_days;
-    if (dir_utf8) {
+    if (dir_utf8 && dir_utf8[0]) {
         if (win_to_wide(dir_utf8, L.dir, WIN_PATH_MAX - 32) != 0) {
             win_err_set("log folder path is not UTF-8 or too long: %s", dir_utf8);
             rc = 1;
@@ -343,15 +345,15 @@ static void log_v(int level, int event, const char *fmt, va_list ap)
 {
     DWORD saved = GetLastError();
     char msg[LOG_MSG_MAX], line[LOG_LINE_MAX], ts[40];
-    int to_file;
+    int pass;                             /* passes the level filter */
     size_t len;
     if (level < LOG_ERROR) level = LOG_ERROR;
     if (level > LOG_DEBUG) level = LOG_DEBUG;
-    to_file = level <= InterlockedCompareExchange(&log_level_v, 0, 0);
-    if (!to_file && !event) return;
+    pass = level <= InterlockedCompareExchange(&log_level_v, 0, 0);
+    if (!pass && !event) return;
     format_msg(msg, fmt, ap);
     lock();
-    if (to_file) {
+    if (pass) {
         int64_t now = now_ms();
         rotate(now);
         win_rfc3339(now, ts);

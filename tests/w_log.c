@@ -330,6 +330,8 @@ static void t_bad_folder(void)
     log_info("nobody listens %d", 1);
     TH_EQ_INT(log_open(NULL, 14, 0), 0);
     log_error("console only, echo off");
+    TH_EQ_INT(log_open("", 14, 0), 0);    /* empty: console only as well */
+    log_error("console only, echo off");
     log_close();
 
     /* A plain file where a folder must go: the folder cannot be created. */
