@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# it_agent.sh — kanade-agent.exe as a Windows service, under Wine's real
+# Service Control Manager, against a real nats-server (issue 4):
+#   bad configs (run mode): one clear line, exit 2, no hang;
+#   install (service registered, binPath quoted, config written, idempotent);
+#   start through the SCM; heartbeat on heartbeat.<pc_id>; agent_status;
+#   kanade ping; a rollout to a pc scope (checking line, status target and
+#   scope); group membership through `kanade agent groups`; a broker restart
+#   (the watch resumes, no stale revision applied); stop; a cold broker that
+#   starts 30 s after the agent; console mode and Ctrl+C; uninstall, purge.
+#
+# Rollouts use --jitter 1000h: update.c then schedules the swap at a random
+# moment within 1000 hours, so the agent reports the target, its scope and
+# the scheduled state without ever swapping during this test (the swap
+# itself is tests/it_update.sh's subject).
+source "$(dirname "$0")/lib.sh"
+
+AGENT="$BUILD/kanade-agent.exe"
+CLI="$BUILD/kanade.exe"
+TOOL="$BUILD/wtest/tool_agentcheck.exe"
+VERSION_RUN=$(cat "$(dirname "$0")/../VERSION")
+for f in "$AGENT" "$CLI" "$TOOL"; do
+    if [ ! -f "$f" ]; then bad "missing $f (run: make units BUILD=$BUILD)"; t_summary; exit 1; fi
+done
+ID=it-pc-01
+
+nats_start
+wine_prefix
+KDIR="$WINEPREFIX/drive_c/ProgramData/Kanade"
+mkdir -p "$WINEPREFIX/drive_c/Program Files/Kanade"
+cp "$AGENT" "$WINEPREFIX/drive_c/Program Files/Kanade/"
+# A path with a space: the binPath must quote it.
+EXE='C:\Program Files\Kanade\kanade-agent.exe'
+CONF='C:\ProgramData\Kanade\config\agent.conf'
+
+cli() { w "$CLI" --server "$NATS_URL" "$@"; }
+agent_log() { cat "$KDIR"/logs/agent.*.log 2>/dev/null | tr -d '\r'; }
+# mark: remember the log length; since: the log lines written after it.
+mark() { MARK=$(agent_log | wc -l); }
+since() { agent_log | tail -n +$((MARK + 1)); }
+# wait_since REGEX SECONDS: a new log line matches within the time.
+wait_since() {
+    local i
+    for ((i = 0; i < $2 * 2; i++)); do
+        since | grep -Eq -- "$1" && return 0
+        sleep 0.5
+    done
+    return 1
+}
+svc_state() { wine sc query KanadeAgent 2>/dev/null | tr -d '\r' | sed -nE 's/.*STATE +: [0-9]+ +([A-Z_]+).*/\1/p'; }
+# sc_start: `sc start`, retried for a while (a fresh prefix's SCM refuses
+# StartService for a few seconds after wineboot, DESIGN §9).
+sc_start() {
+    local i
+    for i in $(seq 1 20); do
+        wine sc start KanadeAgent >/dev/null 2>&1
+        case "$(svc_state)" in RUNNING|START_PENDING) return 0 ;; esac
+        sleep 0.5
+    done
+    return 1
+}
+wait_state() {
+    local i
+    for ((i = 0; i < $2 * 2; i++)); do [ "$(svc_state)" = "$1" ] && return 0; sleep 0.5; done
+    return 1
+}
+# field NAME: a top-level field of the JSON document on stdin ("" if absent).
+field() { python3 -c 'import json,sys
+d = json.loads(sys.stdin.read() or "{}"); v = d.get(sys.argv[1])
+print("" if v is None else (json.dumps(v) if isinstance(v, (list, dict)) else v))' "$1" 2>/dev/null; }
+status() { cli jetstream kv get agent_status "$ID" 2>/dev/null; }
+# wait_status FIELD VALUE SECONDS
+wait_status() {
+    local i
+    for ((i = 0; i < $3; i++)); do
+        [ "$(status | field "$1")" = "$2" ] && return 0
+        sleep 1
+    done
+    return 1
+}
+
+# ---- bad config --------------------------------------------------------
+echo "== bad config: one clear line, exit code 2, no hang"
+CD="$WINEPREFIX/drive_c/cfg"
+mkdir -p "$CD"
+printf '[agent]\nid = "x"\nnats_url = nats://x\n' > "$CD/syntax.conf"
+printf '[agent]\nid = "bad id!"\nnats_url = "%s"\n' "$NATS_URL" > "$CD/badid.conf"
+printf "[agent]\nid = \"ok-1\"\nnats_url = \"%s\"\n[tls]\nca_file = 'C:\\\\nope\\\\ca.pem'\n" "$NATS_URL" > "$CD/ca.conf"
+bad_run() {  # name file regex
+    local out rc
+    out=$(timeout 60 wine "$EXE" run --config "C:\\cfg\\$2" 2>&1 | tr -d '\r')
+    rc=${PIPESTATUS[0]}
+    check_eq "$1: exit code" "$rc" 2
+    check_match "$1: says what is wrong" "$out" "$3"
+    check_eq "$1: exactly one line" "$(printf '%s\n' "$out" | grep -c .)" 1
+    check_match "$1: the line is in the log file" "$(agent_log)" "$3"
+}
+bad_run "missing file" missing.conf "ERROR config file not found: C:.cfg.missing\.conf"
+bad_run "syntax error" syntax.conf "ERROR config C:.cfg.syntax\.conf: line 3: "
+bad_run "invalid id" badid.conf "ERROR config C:.cfg.badid\.conf: line 2: .*bad id!.*not a valid"
+bad_run "unreadable CA file" ca.conf "ERROR config C:.cfg.ca\.conf: \[tls\] ca_file C:.nope.ca\.pem cannot be read"
+
+# ---- install -------------------------------------------------------------
+echo "== install"
+out=$(w "$EXE" install --config "$CONF" --nats-url "$NATS_URL" --id "$ID" 2>&1); rc=$?
+check_eq "install exits 0" "$rc" 0
+check_match "install reports the written config" "$out" "config +: C:.ProgramData.Kanade.config.agent\.conf \(written\)"
+check_match "service registered (sc query)" "$(wine sc query KanadeAgent 2>&1 | tr -d '\r')" "SERVICE_NAME: KanadeAgent"
+check_eq "service is stopped after install" "$(svc_state)" STOPPED
+reg=$(wine reg query 'HKLM\System\CurrentControlSet\Services\KanadeAgent' 2>/dev/null | tr -d '\r')
+check_match "binPath quotes the exe and the config" "$reg" \
+    'ImagePath +REG_SZ +"C:\\Program Files\\Kanade\\kanade-agent\.exe" service --config "C:\\ProgramData\\Kanade\\config\\agent\.conf"'
+check_match "automatic start" "$reg" "Start +REG_DWORD +0x2"
+check_match "description set" "$reg" "Description +REG_SZ +Kanade fleet agent"
+check_match "config has the id" "$(cat "$KDIR/config/agent.conf" 2>/dev/null)" "id = \"$ID\""
+check_match "config has the broker" "$(cat "$KDIR/config/agent.conf" 2>/dev/null)" "nats_url = \"$NATS_URL\""
+check "data and logs folders exist" test -d "$KDIR/data" -a -d "$KDIR/logs"
+out=$(w "$EXE" install --config "$CONF" --nats-url nats://elsewhere:4222 --id "$ID" 2>&1); rc=$?
+check_eq "second install exits 0 (idempotent)" "$rc" 0
+check_match "second install keeps the config" "$out" "\(kept\)"
+check_match "kept config still points at the test broker" "$(cat "$KDIR/config/agent.conf")" "nats_url = \"$NATS_URL\""
+out=$(w "$EXE" install --config 'C:\cfg\other.conf' --nats-url "$NATS_URL" --id 'no spaces' 2>&1); rc=$?
+check_eq "install with an invalid --id is a usage error" "$rc" 2
+check_match "install names the bad id" "$out" "--id \"no spaces\" is invalid"
+
+# ---- start, heartbeat, status, ping ---------------------------------------
+echo "== start through the SCM"
+# A short heartbeat_interval from the global scope keeps the waits short.
+cli jetstream kv put agent_config global '{"heartbeat_interval":"5s"}' >/dev/null
+mark
+sc_start
+check "service reports RUNNING" wait_state RUNNING 30
+check "agent connected to the broker" wait_since "INFO connected to broker" 60
+check "start line names version, pc_id and broker" \
+    wait_since "starting kanade-agent version=$VERSION_RUN pc_id=$ID nats_url=$NATS_URL mode=service" 1
+check "first evaluation logged" wait_since "checking target_version: running=$VERSION_RUN target=\(none\) scope=\(none\)" 60
+check "heartbeat_interval from the global scope" wait_since "heartbeat_interval: 5000 ms" 30
+
+hb=$(w "$TOOL" sub "$NATS_URL" "heartbeat.$ID" 30000)
+check_eq "heartbeat: pc_id" "$(printf '%s' "$hb" | field pc_id)" "$ID"
+check_eq "heartbeat: agent_version" "$(printf '%s' "$hb" | field agent_version)" "$VERSION_RUN"
+check_eq "heartbeat: os_family" "$(printf '%s' "$hb" | field os_family)" windows
+check_eq "heartbeat: update_state" "$(printf '%s' "$hb" | field update_state)" idle
+check_match "heartbeat: at is RFC 3339 UTC" "$(printf '%s' "$hb" | field at)" '^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$'
+check_eq "heartbeat: no quarantined_versions when none" "$(printf '%s' "$hb" | field quarantined_versions)" ""
+want_digest=$(python3 -c 'import hashlib,base64,sys
+print("SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(open(sys.argv[1],"rb").read()).digest()).decode())' "$AGENT")
+check_eq "heartbeat: exe_sha256 is the running image's digest" "$(printf '%s' "$hb" | field exe_sha256)" "$want_digest"
+check "agent_status/$ID holds the document" wait_status pc_id "$ID" 30
+check_eq "agent_status: agent_version" "$(status | field agent_version)" "$VERSION_RUN"
+
+out=$(cli ping "$ID" --timeout 10s 2>&1); rc=$?
+check_eq "kanade ping answered" "$rc" 0
+check_match "ping shows the agent's version" "$out" "$VERSION_RUN"
+
+# ---- rollout to a pc scope ----------------------------------------------
+echo "== rollout"
+FX="$BUILD/fixtures"
+if [ ! -f "$FX/strings_only.exe" ]; then FX="$T_DIR/fixtures"; bash "$(dirname "$0")/pe_fixtures.sh" "$FX" >/dev/null 2>&1; fi
+check "publish a release (fixture with version 3.1.4)" cli agent publish "$FX/strings_only.exe"
+mark
+out=$(cli agent rollout 3.1.4 --pcs "$ID" --jitter 1000h 2>&1); rc=$?
+check_eq "rollout --pcs exits 0" "$rc" 0
+check "checking line for the pc scope" \
+    wait_since "checking target_version: running=$VERSION_RUN target=3\.1\.4 scope=pcs\.$ID" 30
+check "status: target_version" wait_status target_version 3.1.4 30
+check_eq "status: target_scope" "$(status | field target_scope)" "pcs.$ID"
+check_match "status: update_state pending or scheduled" "$(status | field update_state)" '^(pending|scheduled)$'
+
+# ---- groups -----------------------------------------------------------------
+echo "== group membership"
+mark
+cli jetstream kv del agent_config "pcs.$ID" >/dev/null
+check "pc scope deleted: no target" wait_since "checking target_version: running=$VERSION_RUN target=\(none\) scope=\(none\)" 30
+check "status: idle again" wait_status update_state idle 30
+mark
+check "rollout --groups canary" cli agent rollout 3.1.4 --groups canary --jitter 1000h
+check "not in canary: still no target" wait_since "checking target_version: running=$VERSION_RUN target=\(none\)" 30
+mark
+check "kanade agent groups --add canary" cli agent groups "$ID" --add canary
+check "membership logged" wait_since "groups: canary" 30
+check "target from the group scope" \
+    wait_since "checking target_version: running=$VERSION_RUN target=3\.1\.4 scope=groups\.canary" 30
+check "status: target_scope groups.canary" wait_status target_scope groups.canary 30
+mark
+check "kanade agent groups --remove canary" cli agent groups "$ID" --remove canary
+check "left canary: no target" wait_since "checking target_version: running=$VERSION_RUN target=\(none\)" 30
+
+# ---- broker restart: the watch resumes, no stale revision ------------------
+echo "== broker restart"
+cli jetstream kv put agent_config "pcs.$ID" '{"target_version":"7.0.0","target_version_jitter":"1000h"}' >/dev/null
+check "target A seen" wait_since "target=7\.0\.0 scope=pcs\.$ID" 30
+cli jetstream kv put agent_config "pcs.$ID" '{"target_version":"7.0.1","target_version_jitter":"1000h"}' >/dev/null
+check "target B seen" wait_since "target=7\.0\.1 scope=pcs\.$ID" 30
+seen_a=$(agent_log | grep -c "target=7\.0\.0")
+mark
+nats_restart
+check "reconnected after the restart" wait_since "INFO (re)?connected to broker" 90
+# A change after the restart proves the watch resumed.
+cli jetstream kv put agent_config global '{"heartbeat_interval":"6s"}' >/dev/null
+check "the watch delivers a change made after the restart" wait_since "heartbeat_interval: 6000 ms" 60
+check "evaluation after the restart keeps target B" \
+    wait_since "checking target_version: running=$VERSION_RUN target=7\.0\.1 scope=pcs\.$ID" 30
+check_eq "target A never applied again" "$(agent_log | grep -c "target=7\.0\.0")" "$seen_a"
+check "status still reports target B" wait_status target_version 7.0.1 30
+
+# ---- stop ----------------------------------------------------------------------
+echo "== stop"
+mark
+wine sc stop KanadeAgent >/dev/null 2>&1
+check "service reports STOPPED" wait_state STOPPED 20
+check "clean stop logged" wait_since "stopped \(exit code 0\)" 20
+
+# ---- cold broker ---------------------------------------------------------------
+echo "== cold broker: the agent starts 30 s before the broker"
+nats_stop
+mark
+sc_start
+check "service RUNNING without a broker" wait_state RUNNING 30
+check "waiting for the broker" wait_since "waiting for broker" 30
+sleep 30
+nats_start
+hb=$(w "$TOOL" sub "$NATS_URL" "heartbeat.$ID" 150000)
+check_eq "heartbeat once the broker is up" "$(printf '%s' "$hb" | field pc_id)" "$ID"
+check "buckets opened after the cold start" wait_since "buckets ready" 30
+check "evaluation after the cold start" wait_since "checking target_version: running=$VERSION_RUN target=7\.0\.1" 30
+check_eq "no restart of the agent" "$(since | grep -c 'starting kanade-agent')" 1
+mark
+wine sc stop KanadeAgent >/dev/null 2>&1
+check "stopped again" wait_state STOPPED 20
+
+# ---- console mode -----------------------------------------------------------------
+echo "== run (console) and Ctrl+C"
+mark
+wine "$EXE" run --config "$CONF" >"$T_DIR/run.out" 2>&1 &
+RUN_PID=$!
+check "console agent connects" wait_since "INFO connected to broker" 60
+check_match "console echoes the log" "$(tr -d '\r' <"$T_DIR/run.out")" "mode=console"
+kill -INT "$RUN_PID" 2>/dev/null
+rc=124
+for i in $(seq 1 40); do
+    if ! kill -0 "$RUN_PID" 2>/dev/null; then wait "$RUN_PID"; rc=$?; break; fi
+    sleep 0.5
+done
+check_eq "Ctrl+C ends run with exit code 0" "$rc" 0
+check "Ctrl+C logged a clean stop" wait_since "stopped \(exit code 0\)" 5
+
+# ---- uninstall -------------------------------------------------------------------
+echo "== uninstall"
+sc_start
+wait_state RUNNING 30
+mark
+out=$(w "$EXE" uninstall 2>&1); rc=$?
+check_eq "uninstall exits 0" "$rc" 0
+check "the running service was stopped first" wait_since "stopped \(exit code 0\)" 10
+check_nomatch "service gone" "$(wine sc query KanadeAgent 2>&1 | tr -d '\r')" "SERVICE_NAME: KanadeAgent"
+check "config kept" test -f "$KDIR/config/agent.conf"
+out=$(w "$EXE" uninstall 2>&1); rc=$?
+check_eq "uninstall again exits 0" "$rc" 0
+out=$(w "$EXE" uninstall --purge 2>&1); rc=$?
+check_eq "uninstall --purge exits 0" "$rc" 0
+check "purge removed ProgramData\\Kanade" test ! -e "$KDIR"
+
+t_summary
