@@ -538,6 +538,7 @@ int json_get_bool(const json_doc *d, int obj, const char *key, int *out)
 {
     int i = json_find(d, obj, key);
     if (i < 0) return JSON_ERR_MISSING;
+    if (d->tok[i].type != JSON_PRIMITIVE) return JSON_ERR_TYPE;
     if (json_tok_eq(d, i, "true")) { *out = 1; return JSON_OK; }
     if (json_tok_eq(d, i, "false")) { *out = 0; return JSON_OK; }
     return JSON_ERR_TYPE;
