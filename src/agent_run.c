@@ -336,6 +336,13 @@ static void heartbeat(agent *a, const char *why)
         if (rc != NATS_OK) {
             err_text(a, rc, &e, et, sizeof et);
             log_warn("agent_status/%s put failed: %s", a->pc_id, et);
+            /* No stream answers for the bucket any more (deleted, or a
+            ** broker that lost its store): open (create) it again. */
+            if ((rc == NATS_ERR_NO_RESPONDERS || rc == NATS_ERR_NOT_FOUND) && !a->bucket_due) {
+                kv_close(a->b_status);
+                a->b_status = NULL;
+                a->bucket_due = win_tick_ms() + jittered(BACKOFF_MIN_MS);
+            }
         }
     }
     log_debug("heartbeat (%s): %.*s", why, (int)len, doc);
