@@ -146,6 +146,7 @@ static int validate(const char *js, size_t len, const json_tok *tok, int n)
 
         if (sp == 0) {
             if (i > 0 || !gap_ok(js, pos, ts, 0)) return JSON_ERR_PARSE;
+            if (str && t->size != 0) return JSON_ERR_PARSE;   /* "a":1 at top level */
         } else {
             vframe *f = &st[sp - 1];
             int ptype = tok[f->tok].type;
