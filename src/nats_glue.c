@@ -1,2 +1,1651 @@
-/* nats_glue.c: not written yet. */
-typedef int nats_glue_placeholder;
+/*
+** nats_glue.c — the NATS connection on Winsock (see nats.h for the
+** threading model and memory rules).
+**
+** Locks. `wmu` (the writer lock) serialises everything that writes to the
+** socket and every use of the TLS engine. `mu` guards the state: the
+** subscription list and queues, pending requests, PING/PONG counters, the
+** connected flag and the last error. When both are needed, wmu is taken
+** first. No lock is held while the reader waits for input or while
+** on_event runs.
+**
+** Sockets are non-blocking with WSAEventSelect(FD_READ|FD_CLOSE|FD_CONNECT)
+** on one event object. The reader always tries recv() first and waits only
+** on WSAEWOULDBLOCK, on {close event, socket event} with a timeout that
+** ends at the next keepalive PING, so an idle connection sleeps until then
+** and nats_close() wakes it at once. Writers that find the send buffer
+** full wait in select() for at most WRITE_TIMEOUT_MS; nats_close() shuts
+** the socket down so such a wait ends too.
+**
+** Inbound messages: the parser copies each payload straight into the one
+** malloc'd block that becomes the nats_msg (struct, payload, subject,
+** reply, status text), so a 128 KiB chunk costs one allocation and one
+** memcpy out of the 256 KiB receive buffer.
+*/
+#include <winsock2.h>
+#include <ws2tcpip.h>
+#include <windows.h>
+#include <process.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "nats.h"
+#include "nats_proto.h"
+#include "tls.h"
+#include "json.h"
+#include "win.h"
+
+#define RBUF_SIZE        (256 * 1024)   /* one recv() */
+#define PLAIN_SIZE       (64 * 1024)    /* decrypted TLS bytes per step */
+#define LINE_SIZE        (64 * 1024 + 2) /* INFO may be long; other lines NP_MAX_LINE */
+#define MAX_SERVERS      16
+#define SUB_MAX_MSGS     65536          /* per-subscription queue bound ... */
+#define SUB_MAX_BYTES    ((size_t)64 << 20) /* ... and its bytes */
+#define WRITE_TIMEOUT_MS 30000          /* a write blocked longer breaks the connection */
+#define CLOSE_FLUSH_MS   2000
+#define CLOSE_JOIN_MS    10000
+#define INFO_TOKENS      1024
+#define SOCK_BUF_BYTES   (1024 * 1024)
+#define DEFAULT_MAX_PAYLOAD ((size_t)1 << 20)
+
+typedef struct srv {
+    char url[300];              /* as given, for messages */
+    char host[256];             /* without IPv6 brackets */
+    char port[8];
+    int tls;                    /* tls:// */
+    char *user, *pass, *token;  /* from the URL's userinfo, or NULL */
+} srv;
+
+typedef struct req {
+    struct req *next;
+    char token[12];
+    const char *subject;        /* for tying a permissions -ERR to it */
+    nats_msg *reply;
+    int done, rc;
+    CONDITION_VARIABLE cv;
+} req;
+
+struct nats_sub {
+    nats_sub *next;
+    nats_conn *c;               /* NULL once the connection is closed */
+    uint64_t sid;
+    char *subject;
+    HANDLE notify;
+    nats_msg *head, *tail;
+    size_t n_msgs, n_bytes;
+    uint64_t dropped;
+    int slow;                   /* 1 while dropping for a full queue */
+    CONDITION_VARIABLE cv;
+};
+
+typedef struct iov { const void *p; size_t n; } iov;
+
+struct nats_conn {
+    /* options: owned copies */
+    char *user, *pass, *token, *name;
+    int connect_timeout_ms, ping_interval_ms, max_pings_out;
+    int reconnect_min_ms, reconnect_max_ms, no_reconnect, retry_initial;
+    void (*on_event)(void *arg, int event);
+    void *event_arg;
+    srv servers[MAX_SERVERS];
+    int nservers;
+    tls_config *tlscfg;
+    char ca_file[300];
+    char version[32];
+
+    CRITICAL_SECTION wmu, mu;
+    CONDITION_VARIABLE state_cv; /* up/closing/dead, PONGs, waiters leaving */
+    HANDLE close_ev;            /* manual-reset; set once by nats_close */
+    HANDLE thread;
+    WSAEVENT sev;
+    int wsa_ok;
+
+    /* the socket: changed by the reader (or the first connect) under wmu+mu */
+    SOCKET sock;
+    tls_conn *tls;
+    const srv *cur_srv;
+
+    /* under mu (writers read up/max_payload under wmu: set under both) */
+    int up, dead, ever_up;
+    volatile LONG closing;      /* set once by nats_close; also read lock-free */
+    unsigned gen;
+    uint64_t pings_sent, pongs_recv;
+    size_t max_payload;
+    int waiters;                /* threads blocked inside nats_* calls */
+    nats_sub *subs;
+    uint64_t next_sid;
+    nats_sub *inbox;            /* "_INBOX.<nuid>.*" for requests */
+    char inbox_prefix[40];      /* "_INBOX.<nuid>." */
+    req *reqs;
+    uint64_t req_seq;
+    char nuid_pre[12];
+    uint64_t nuid_seq, nuid_inc;
+    char last_err[512];
+
+    /* reader-thread state */
+    np_parser parser;
+    char *line;
+    unsigned char *rbuf, *plain;
+    json_tok *tok;
+    nats_msg *cur;              /* message being received, or NULL to skip */
+    uint64_t cur_sid;
+    int hs, hs_pong, hs_err;    /* CONNECT/PING handshake in progress */
+    char hs_text[256];
+    int info_tls_required, info_tls_available;
+};
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static char *dupstr(const char *s)
+{
+    size_t n;
+    char *d;
+    if (!s) return NULL;
+    n = strlen(s) + 1;
+    d = (char *)malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* Case-insensitive substring test for server texts. */
+static int has_text(const char *s, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *s; s++)
+        if (_strnicmp(s, needle, n) == 0) return 1;
+    return 0;
+}
+
+/* Records the connection's last error (any thread; takes mu). */
+static void set_err(nats_conn *c, const char *fmt, ...)
+{
+    va_list ap;
+    EnterCriticalSection(&c->mu);
+    va_start(ap, fmt);
+    vsnprintf(c->last_err, sizeof c->last_err, fmt, ap);
+    va_end(ap);
+    LeaveCriticalSection(&c->mu);
+}
+
+static void emit(nats_conn *c, int ev)
+{
+    if (c->on_event) c->on_event(c->event_arg, ev);
+}
+
+static const char B62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+#define NUID_MAX_SEQ 839299365868340224ULL   /* 62^10 */
+
+static void b62(uint64_t v, char *out, int n)
+{
+    int i;
+    for (i = n - 1; i >= 0; i--) { out[i] = B62[v % 62]; v /= 62; }
+}
+
+/* New random NUID prefix and sequence start (under mu or before sharing). */
+static void nuid_reset(nats_conn *c)
+{
+    unsigned char r[12];
+    uint64_t s = 0, inc = 0;
+    int i;
+    if (win_random(r, sizeof r) != 0)
+        for (i = 0; i < 12; i++) r[i] = (unsigned char)(win_random_u32() ^ (GetTickCount() >> i));
+    for (i = 0; i < 12; i++) c->nuid_pre[i] = B62[r[i] % 62];
+    win_random(&s, sizeof s);
+    win_random(&inc, sizeof inc);
+    c->nuid_seq = s % NUID_MAX_SEQ;
+    c->nuid_inc = 33 + inc % 300;
+}
+
+/* Writes a 22-char NUID + NUL into out (under mu). */
+static void nuid_next(nats_conn *c, char out[23])
+{
+    c->nuid_seq += c->nuid_inc;
+    if (c->nuid_seq >= NUID_MAX_SEQ) nuid_reset(c);
+    memcpy(out, c->nuid_pre, 12);
+    b62(c->nuid_seq, out + 12, 10);
+    out[22] = 0;
+}
+
+/* ---- server list ------------------------------------------------------ */
+
+/*
+** Parses one URL "[nats|tls]://[user:pass@|token@]host[:port]" into sv.
+** Returns 0, or 1 with a reason in err.
+*/
+static int parse_url(const char *u, size_t len, srv *sv, char *err, size_t cap)
+{
+    const char *p = u, *end = u + len, *at, *h, *he, *colon;
+    size_t n;
+    memset(sv, 0, sizeof sv[0]);
+    if (len == 0 || len >= sizeof sv->url) { snprintf(err, cap, "bad server URL (empty or too long)"); return 1; }
+    memcpy(sv->url, u, len);
+    sv->url[len] = 0;
+    if (len > 7 && _strnicmp(p, "nats://", 7) == 0) p += 7;
+    else if (len > 6 && _strnicmp(p, "tls://", 6) == 0) { p += 6; sv->tls = 1; }
+    else if (memchr(u, '/', len)) { snprintf(err, cap, "bad server URL '%s': use nats://host:port or tls://host:port", sv->url); return 1; }
+    for (at = end; at > p && at[-1] != '@'; at--) {}
+    if (at > p) {                                   /* userinfo */
+        const char *ui = p, *ue = at - 1, *sep = (const char *)memchr(ui, ':', (size_t)(ue - ui));
+        char tmp[256];
+        if ((size_t)(ue - ui) >= sizeof tmp) { snprintf(err, cap, "bad server URL '%s': credentials too long", sv->url); return 1; }
+        if (sep) {
+            memcpy(tmp, ui, (size_t)(sep - ui)); tmp[sep - ui] = 0; sv->user = dupstr(tmp);
+            memcpy(tmp, sep + 1, (size_t)(ue - sep - 1)); tmp[ue - sep - 1] = 0; sv->pass = dupstr(tmp);
+        } else {
+            memcpy(tmp, ui, (size_t)(ue - ui)); tmp[ue - ui] = 0; sv->token = dupstr(tmp);
+        }
+        p = at;
+    }
+    if (p < end && *p == '[') {                     /* [v6]:port */
+        h = p + 1;
+        he = (const char *)memchr(h, ']', (size_t)(end - h));
+        if (!he) { snprintf(err, cap, "bad server URL '%s': missing ']'", sv->url); return 1; }
+        colon = (he + 1 < end && he[1] == ':') ? he + 1 : NULL;
+        if (he + 1 < end && !colon) { snprintf(err, cap, "bad server URL '%s'", sv->url); return 1; }
+    } else {
+        h = p;
+        colon = NULL;
+        for (he = p; he < end && *he != '/'; he++) if (*he == ':') colon = he;
+        if (colon) he = colon;
+    }
+    n = (size_t)(he - h);
+    if (n == 0 || n >= sizeof sv->host) { snprintf(err, cap, "bad server URL '%s': no host", sv->url); return 1; }
+    memcpy(sv->host, h, n);
+    sv->host[n] = 0;
+    if (colon) {
+        const char *q = colon + 1;
+        unsigned long port = 0;
+        size_t k = 0;
+        for (; q < end && *q != '/'; q++, k++) {
+            if (*q < '0' || *q > '9' || k >= 5) { snprintf(err, cap, "bad server URL '%s': bad port", sv->url); return 1; }
+            port = port * 10 + (unsigned long)(*q - '0');
+        }
+        if (port == 0 || port > 65535) { snprintf(err, cap, "bad server URL '%s': bad port", sv->url); return 1; }
+        snprintf(sv->port, sizeof sv->port, "%lu", port);
+    } else {
+        snprintf(sv->port, sizeof sv->port, "4222");
+    }
+    return 0;
+}
+
+/* Splits the comma-separated list into c->servers. 0 = ok. */
+static int parse_servers(nats_conn *c, const char *list, char *err, size_t cap)
+{
+    const char *p = list ? list : "nats://127.0.0.1:4222";
+    while (*p) {
+        const char *e;
+        size_t n;
+        while (*p == ' ' || *p == ',' || *p == '\t') p++;
+        if (!*p) break;
+        for (e = p; *e && *e != ','; e++) {}
+        n = (size_t)(e - p);
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+        if (c->nservers == MAX_SERVERS) { snprintf(err, cap, "too many server URLs (max %d)", MAX_SERVERS); return 1; }
+        if (parse_url(p, n, &c->servers[c->nservers], err, cap)) return 1;
+        c->nservers++;
+        p = e;
+    }
+    if (c->nservers == 0) { snprintf(err, cap, "no server URL given"); return 1; }
+    return 0;
+}
+
+/* ---- socket I/O -------------------------------------------------------- */
+
+/*
+** Receives into buf from the current socket. Waits (on the close event and
+** the socket event) only when nothing is there, until `deadline` (tick
+** ms). Returns bytes > 0, 0 at EOF, -1 on a socket error (recorded with
+** win_err), -2 at the deadline, -3 when nats_close was called.
+*/
+static int sio_recv(nats_conn *c, void *buf, size_t cap, uint64_t deadline)
+{
+    for (;;) {
+        HANDLE hs[2];
+        WSANETWORKEVENTS ne;
+        uint64_t now;
+        DWORD r;
+        int n = recv(c->sock, (char *)buf, (int)(cap > 0x7fffffff ? 0x7fffffff : cap), 0);
+        if (n >= 0) return n;
+        if (WSAGetLastError() != WSAEWOULDBLOCK) { win_err("recv", NULL); return -1; }
+        if (c->closing) return -3;
+        now = win_tick_ms();
+        if (now >= deadline) return -2;
+        hs[0] = c->close_ev;
+        hs[1] = c->sev;
+        r = WaitForMultipleObjects(2, hs, FALSE, (DWORD)(deadline - now));
+        if (r == WAIT_OBJECT_0) return -3;
+        if (r == WAIT_TIMEOUT) return -2;
+        if (r != WAIT_OBJECT_0 + 1) { win_err("WaitForMultipleObjects", NULL); return -1; }
+        WSAEnumNetworkEvents(c->sock, c->sev, &ne);     /* resets the event */
+    }
+}
+
+/*
+** Sends the buffers in order, all of them, on the current socket (caller
+** holds wmu). Waits in select() while the send buffer is full, at most
+** WRITE_TIMEOUT_MS overall. Returns 0, or -1 with the cause recorded in
+** the thread's win_last_error().
+*/
+static int sock_sendv(nats_conn *c, const iov *v, int nv)
+{
+    WSABUF b[8];
+    int nb = 0, idx = 0, i;
+    uint64_t deadline = win_tick_ms() + WRITE_TIMEOUT_MS;
+    for (i = 0; i < nv && nb < 8; i++)
+        if (v[i].n) { b[nb].buf = (CHAR *)v[i].p; b[nb].len = (ULONG)v[i].n; nb++; }
+    while (idx < nb) {
+        DWORD sent = 0;
+        fd_set wf, ef;
+        struct timeval tv;
+        uint64_t now;
+        int r;
+        if (WSASend(c->sock, b + idx, (DWORD)(nb - idx), &sent, 0, NULL, NULL) == 0) {
+            while (idx < nb && sent >= b[idx].len) { sent -= b[idx].len; idx++; }
+            if (idx < nb) { b[idx].buf += sent; b[idx].len -= sent; }
+            continue;
+        }
+        if (WSAGetLastError() != WSAEWOULDBLOCK) { win_err("WSASend", NULL); return -1; }
+        now = win_tick_ms();
+        if (c->closing) { win_err_set("send: connection is closing"); return -1; }
+        if (now >= deadline) { win_err_set("send: timed out after %d ms (server not reading)", WRITE_TIMEOUT_MS); return -1; }
+        FD_ZERO(&wf); FD_ZERO(&ef);
+        FD_SET(c->sock, &wf); FD_SET(c->sock, &ef);
+        tv.tv_sec = (long)((deadline - now) / 1000);
+        tv.tv_usec = (long)((deadline - now) % 1000) * 1000;
+        r = select(0, NULL, &wf, &ef, &tv);
+        if (r == SOCKET_ERROR) { win_err("select", NULL); return -1; }
+    }
+    return 0;
+}
+
+/* Shuts the socket down after a write failure so the reader reconnects. */
+static void break_conn(nats_conn *c, const char *why)
+{
+    set_err(c, "%s: write failed: %s", c->cur_srv ? c->cur_srv->url : "nats", why);
+    if (c->sock != INVALID_SOCKET) shutdown(c->sock, SD_BOTH);
+}
+
+/*
+** Writes the buffers through TLS or plain TCP (caller holds wmu). On
+** failure the connection is broken for the reader to replace, and
+** NATS_ERR_CONN is returned.
+*/
+static int wr_locked(nats_conn *c, const iov *v, int nv)
+{
+    int i;
+    if (c->sock == INVALID_SOCKET) return NATS_ERR_CONN;
+    if (c->tls) {
+        for (i = 0; i < nv; i++)
+            if (v[i].n && tls_send(c->tls, v[i].p, v[i].n) != TLS_OK) break;
+        if (i < nv || tls_flush(c->tls) != TLS_OK) {
+            break_conn(c, tls_last_error(c->tls));
+            return NATS_ERR_CONN;
+        }
+        return NATS_OK;
+    }
+    if (sock_sendv(c, v, nv) != 0) {
+        break_conn(c, win_last_error());
+        return NATS_ERR_CONN;
+    }
+    return NATS_OK;
+}
+
+static int wr1_locked(nats_conn *c, const void *p, size_t n)
+{
+    iov v;
+    v.p = p;
+    v.n = n;
+    return wr_locked(c, &v, 1);
+}
+
+/* tls_io callbacks over the current socket. */
+static int io_send(void *ctx, const void *buf, size_t n)
+{
+    iov v;
+    v.p = buf;
+    v.n = n;
+    return sock_sendv((nats_conn *)ctx, &v, 1);
+}
+
+static int io_recv(void *ctx, void *buf, size_t cap, int timeout_ms)
+{
+    int n = sio_recv((nats_conn *)ctx, buf, cap, win_tick_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0));
+    return n >= 0 ? n : -1;
+}
+
+/* ---- inbound protocol --------------------------------------------------- */
+
+static size_t inbound_limit(size_t max_payload)
+{
+    /* The server may add headers (direct get, JetStream) on top of a
+    ** max_payload message, so accept some slack; still bounded. */
+    size_t lim = max_payload * 2 + 65536;
+    return lim > ((size_t)256 << 20) ? ((size_t)256 << 20) : lim;
+}
+
+/* Applies an INFO (first or asynchronous). Returns 0, or NATS_ERR_PROTO. */
+static int handle_info(nats_conn *c, const char *text, size_t len)
+{
+    json_doc d;
+    uint64_t mp = 0;
+    int b;
+    if (json_parse(&d, text, len, c->tok, INFO_TOKENS) != JSON_OK || d.ntok < 1 || d.tok[0].type != JSON_OBJECT) {
+        set_err(c, "server sent a malformed INFO");
+        return NATS_ERR_PROTO;
+    }
+    if (json_get_uint(&d, 0, "max_payload", &mp) != JSON_OK || mp == 0) mp = DEFAULT_MAX_PAYLOAD;
+    if (mp > ((uint64_t)1 << 30)) mp = (uint64_t)1 << 30;
+    c->info_tls_required = json_get_bool(&d, 0, "tls_required", &b) == JSON_OK && b;
+    c->info_tls_available = json_get_bool(&d, 0, "tls_available", &b) == JSON_OK && b;
+    EnterCriticalSection(&c->wmu);
+    EnterCriticalSection(&c->mu);
+    c->max_payload = (size_t)mp;
+    LeaveCriticalSection(&c->mu);
+    LeaveCriticalSection(&c->wmu);
+    np_set_max_payload(&c->parser, inbound_limit((size_t)mp));
+    return NATS_OK;
+}
+
+/* Fails every pending request whose subject matches (NULL = all) with rc (under mu). */
+static void fail_reqs(nats_conn *c, const char *subject, int rc)
+{
+    req *r;
+    for (r = c->reqs; r; r = r->next) {
+        if (r->done || (subject && strcmp(r->subject, subject) != 0)) continue;
+        r->done = 1;
+        r->rc = rc;
+        WakeAllConditionVariable(&r->cv);
+    }
+}
+
+/*
+** -ERR from the server. During the handshake it ends the attempt. After
+** it, permission errors and 'Invalid Subject' leave the connection up;
+** anything else is recorded and the server closes the connection.
+*/
+static void handle_err(nats_conn *c, const char *text)
+{
+    if (c->hs) {
+        snprintf(c->hs_text, sizeof c->hs_text, "%s", text);
+        c->hs_err = has_text(text, "Authorization Violation") || has_text(text, "Authentication")
+                    ? NATS_ERR_AUTH : NATS_ERR_CONN;
+        return;
+    }
+    set_err(c, "server error: %s", text);
+    if (has_text(text, "Permissions Violation")) {
+        /* "Permissions Violation for Publish to "subj"" / "... Subscription to "subj"" */
+        const char *q = strchr(text, '"'), *qe = q ? strchr(q + 1, '"') : NULL;
+        char subj[512];
+        if (!q || !qe || (size_t)(qe - q - 1) >= sizeof subj) return;
+        memcpy(subj, q + 1, (size_t)(qe - q - 1));
+        subj[qe - q - 1] = 0;
+        EnterCriticalSection(&c->mu);
+        if (has_text(text, "for Publish"))
+            fail_reqs(c, subj, NATS_ERR_PERM);
+        else if (has_text(text, "for Subscription") && c->inbox && strcmp(c->inbox->subject, subj) == 0)
+            fail_reqs(c, NULL, NATS_ERR_PERM);
+        LeaveCriticalSection(&c->mu);
+    }
+}
+
+static nats_sub *find_sub(nats_conn *c, uint64_t sid)
+{
+    nats_sub *s;
+    for (s = c->subs; s; s = s->next)
+        if (s->sid == sid) return s;
+    return NULL;
+}
+
+static req *find_req(nats_conn *c, const char *subject)
+{
+    size_t pl = strlen(c->inbox_prefix);
+    req *r;
+    if (strncmp(subject, c->inbox_prefix, pl) != 0) return NULL;
+    for (r = c->reqs; r; r = r->next)
+        if (strcmp(r->token, subject + pl) == 0) return r;
+    return NULL;
+}
+
+/*
+** Allocates the one block for a message announced by ev: struct, payload
+** (+ NUL), subject, reply and room for the status text. Returns NULL when
+** out of memory. The parser fills the payload.
+*/
+static nats_msg *alloc_msg(const np_event *ev)
+{
+    size_t sl = strlen(ev->subject), rl = ev->reply ? strlen(ev->reply) + 1 : 0;
+    size_t sz = sizeof(nats_msg) + ev->total_len + 1 + sl + 1 + rl + ev->hdr_len + 1;
+    nats_msg *m = (nats_msg *)malloc(sz);
+    unsigned char *pay;
+    char *p;
+    if (!m) return NULL;
+    pay = (unsigned char *)(m + 1);
+    p = (char *)pay + ev->total_len + 1;
+    memcpy(p, ev->subject, sl + 1);
+    m->subject = p;
+    p += sl + 1;
+    m->reply = NULL;
+    if (ev->reply) { memcpy(p, ev->reply, rl); m->reply = p; p += rl; }
+    m->status_desc = p;
+    p[0] = 0;
+    m->status = 0;
+    m->hdr = ev->hdr_len ? (char *)pay : NULL;
+    m->hdr_len = ev->hdr_len;
+    m->data = pay + ev->hdr_len;
+    m->len = ev->total_len - ev->hdr_len;
+    pay[ev->total_len] = 0;
+    m->next = NULL;
+    return m;
+}
+
+/* MSG/HMSG line: decide whether to keep the message and give the parser a destination. */
+static void on_msg(nats_conn *c, const np_event *ev)
+{
+    nats_sub *s;
+    int keep = 0;
+    EnterCriticalSection(&c->mu);
+    s = find_sub(c, ev->sid);
+    if (s && s == c->inbox) {
+        req *r = find_req(c, ev->subject);
+        keep = r && !r->done;
+    } else if (s) {
+        if (s->n_msgs >= SUB_MAX_MSGS || s->n_bytes + ev->total_len > SUB_MAX_BYTES) {
+            s->dropped++;
+            if (!s->slow) {
+                s->slow = 1;
+                snprintf(c->last_err, sizeof c->last_err,
+                         "slow consumer on '%s': %lu messages / %lu bytes queued, dropping messages",
+                         s->subject, (unsigned long)s->n_msgs, (unsigned long)s->n_bytes);
+            }
+        } else {
+            keep = 1;
+        }
+    }
+    LeaveCriticalSection(&c->mu);
+    c->cur = keep ? alloc_msg(ev) : NULL;
+    c->cur_sid = ev->sid;
+    if (keep && !c->cur) set_err(c, "out of memory: dropped a %lu-byte message on '%s'",
+                                 (unsigned long)ev->total_len, ev->subject);
+    np_set_dest(&c->parser, c->cur ? (void *)(c->cur + 1) : NULL);
+}
+
+/* Payload complete: hand the message to its request or subscription queue. */
+static void on_msg_end(nats_conn *c)
+{
+    nats_msg *m = c->cur;
+    nats_sub *s;
+    c->cur = NULL;
+    if (!m) return;
+    if (m->hdr) {
+        int st;
+        const char *d;
+        size_t dl;
+        if (np_hdr_status(m->hdr, m->hdr_len, &st, &d, &dl) == NP_OK) {
+            m->status = st;
+            memcpy(m->status_desc, d, dl);          /* room: hdr_len + 1 */
+            m->status_desc[dl] = 0;
+        }
+    }
+    EnterCriticalSection(&c->mu);
+    s = find_sub(c, c->cur_sid);
+    if (s && s == c->inbox) {
+        req *r = find_req(c, m->subject);
+        if (r && !r->done) {
+            r->reply = m;
+            r->rc = NATS_OK;
+            r->done = 1;
+            WakeAllConditionVariable(&r->cv);
+            m = NULL;
+        }
+    } else if (s) {
+        if (s->tail) s->tail->next = m; else s->head = m;
+        s->tail = m;
+        s->n_msgs++;
+        s->n_bytes += m->hdr_len + m->len;
+        if (s->notify) SetEvent((HANDLE)s->notify);
+        WakeAllConditionVariable(&s->cv);
+        m = NULL;
+    }
+    LeaveCriticalSection(&c->mu);
+    free(m);                                        /* nobody wanted it */
+}
+
+/* Sends PING (caller holds nothing). Counts it for stale detection. */
+static int send_ping(nats_conn *c)
+{
+    int rc;
+    EnterCriticalSection(&c->wmu);
+    EnterCriticalSection(&c->mu);
+    c->pings_sent++;
+    LeaveCriticalSection(&c->mu);
+    rc = wr1_locked(c, "PING\r\n", 6);
+    LeaveCriticalSection(&c->wmu);
+    return rc;
+}
+
+static int handle_event(nats_conn *c, const np_event *ev)
+{
+    int rc = NATS_OK;
+    switch (ev->type) {
+    case NP_EV_MSG: on_msg(c, ev); break;
+    case NP_EV_MSG_END: on_msg_end(c); break;
+    case NP_EV_PING:
+        EnterCriticalSection(&c->wmu);
+        rc = wr1_locked(c, "PONG\r\n", 6);
+        LeaveCriticalSection(&c->wmu);
+        break;
+    case NP_EV_PONG:
+        if (c->hs) { c->hs_pong = 1; break; }
+        EnterCriticalSection(&c->mu);
+        c->pongs_recv++;
+        WakeAllConditionVariable(&c->state_cv);
+        LeaveCriticalSection(&c->mu);
+        break;
+    case NP_EV_INFO: rc = handle_info(c, ev->text, ev->text_len); break;
+    case NP_EV_ERR: handle_err(c, ev->text); break;
+    default: break;                                 /* +OK */
+    }
+    return rc;
+}
+
+/* Parses plaintext protocol bytes. Returns 0 or a NATS_ERR_* (recorded). */
+static int process(nats_conn *c, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        np_event ev;
+        size_t used = 0;
+        int rc = np_feed(&c->parser, p, n, &used, &ev);
+        p += used;
+        n -= used;
+        if (rc) {
+            set_err(c, "protocol error from %s: %s", c->cur_srv ? c->cur_srv->url : "server", np_why(&c->parser));
+            return NATS_ERR_PROTO;
+        }
+        if (ev.type == NP_EV_NONE) break;
+        rc = handle_event(c, &ev);
+        if (rc) return rc;
+    }
+    return NATS_OK;
+}
+
+/* Raw socket bytes: decrypted first when the connection is TLS. */
+static int feed_raw(nats_conn *c, const unsigned char *raw, size_t n)
+{
+    size_t off = 0;
+    if (!c->tls) return process(c, raw, n);
+    for (;;) {
+        size_t used = 0, got = 0;
+        int rc;
+        EnterCriticalSection(&c->wmu);
+        rc = tls_recv(c->tls, raw + off, n - off, &used, c->plain, PLAIN_SIZE, &got);
+        if (rc != TLS_OK) set_err(c, "%s: TLS: %s", c->cur_srv ? c->cur_srv->url : "server", tls_last_error(c->tls));
+        LeaveCriticalSection(&c->wmu);
+        if (rc != TLS_OK) return NATS_ERR_CONN;
+        off += used;
+        if (got) {
+            rc = process(c, c->plain, got);
+            if (rc) return rc;
+        }
+        if (got == 0 && (off == n || used == 0)) break;
+    }
+    return NATS_OK;
+}
+
+/* ---- connecting ---------------------------------------------------------- */
+
+/* Closes the current socket and TLS session (caller holds wmu and mu). */
+static void close_sock_locked(nats_conn *c)
+{
+    if (c->tls) { tls_close(c->tls); c->tls = NULL; }
+    if (c->sock != INVALID_SOCKET) { closesocket(c->sock); c->sock = INVALID_SOCKET; }
+}
+
+static void close_attempt(nats_conn *c)
+{
+    EnterCriticalSection(&c->wmu);
+    EnterCriticalSection(&c->mu);
+    close_sock_locked(c);
+    LeaveCriticalSection(&c->mu);
+    LeaveCriticalSection(&c->wmu);
+}
+
+/*
+** Opens a TCP connection to one resolved address within the deadline and
+** installs it as the current socket. Returns 0, NATS_ERR_CONN or
+** NATS_ERR_TIMEOUT (reason in err), or NATS_ERR_CLOSED.
+*/
+static int tcp_connect(nats_conn *c, const srv *sv, const ADDRINFOW *ai, uint64_t deadline,
+                       char *err, size_t cap)
+{
+    SOCKET s = socket(ai->ai_family, SOCK_STREAM, IPPROTO_TCP);
+    int one = 1, bufsz = SOCK_BUF_BYTES;
+    if (s == INVALID_SOCKET) {
+        win_err("socket", NULL);
+        snprintf(err, cap, "%s: %s", sv->url, win_last_error());
+        return NATS_ERR_CONN;
+    }
+    /* The agent starts helper processes: keep the socket out of them. */
+    SetHandleInformation((HANDLE)s, HANDLE_FLAG_INHERIT, 0);
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
+    setsockopt(s, SOL_SOCKET, SO_RCVBUF, (const char *)&bufsz, sizeof bufsz);
+    setsockopt(s, SOL_SOCKET, SO_SNDBUF, (const char *)&bufsz, sizeof bufsz);
+    WSAResetEvent(c->sev);
+    if (WSAEventSelect(s, c->sev, FD_CONNECT | FD_READ | FD_CLOSE) != 0) {
+        win_err("WSAEventSelect", NULL);
+        snprintf(err, cap, "%s: %s", sv->url, win_last_error());
+        closesocket(s);
+        return NATS_ERR_CONN;
+    }
+    EnterCriticalSection(&c->wmu);
+    EnterCriticalSection(&c->mu);
+    c->sock = s;
+    c->cur_srv = sv;
+    LeaveCriticalSection(&c->mu);
+    LeaveCriticalSection(&c->wmu);
+    if (connect(s, ai->ai_addr, (int)ai->ai_addrlen) == 0) return NATS_OK;
+    if (WSAGetLastError() != WSAEWOULDBLOCK) {
+        win_err("connect", sv->url);
+        snprintf(err, cap, "%s", win_last_error());
+        close_attempt(c);
+        return NATS_ERR_CONN;
+    }
+    for (;;) {
+        HANDLE hs[2];
+        WSANETWORKEVENTS ne;
+        uint64_t now = win_tick_ms();
+        DWORD r;
+        if (now >= deadline) {
+            snprintf(err, cap, "%s: connect timed out after %d ms", sv->url, c->connect_timeout_ms);
+            close_attempt(c);
+            return NATS_ERR_TIMEOUT;
+        }
+        hs[0] = c->close_ev;
+        hs[1] = c->sev;
+        r = WaitForMultipleObjects(2, hs, FALSE, (DWORD)(deadline - now));
+        if (r == WAIT_OBJECT_0) { close_attempt(c); return NATS_ERR_CLOSED; }
+        if (r != WAIT_OBJECT_0 + 1) continue;
+        if (WSAEnumNetworkEvents(s, c->sev, &ne) != 0) continue;
+        if (ne.lNetworkEvents & FD_CONNECT) {
+            int e = ne.iErrorCode[FD_CONNECT_BIT];
+            if (e == 0) return NATS_OK;
+            WSASetLastError(e);
+            win_err("connect", sv->url);
+            snprintf(err, cap, "%s", win_last_error());
+            close_attempt(c);
+            return NATS_ERR_CONN;
+        }
+    }
+}
+
+/* Describes the credentials we sent, for the authorization error. */
+static void auth_hint(nats_conn *c, const srv *sv, char *out, size_t cap)
+{
+    const char *user = c->user ? c->user : sv->user;
+    if (user) snprintf(out, cap, "the server rejected user \"%s\" and its password", user);
+    else if (c->token || sv->token) snprintf(out, cap, "the server rejected the token");
+    else snprintf(out, cap, "the server requires credentials (user/password or token) and none were given");
+}
+
+/*
+** After TCP connect: reads INFO, upgrades to TLS when wanted, sends
+** CONNECT + PING and waits for PONG, all before `deadline`. Returns 0 or
+** a NATS_ERR_* with a reason in err.
+*/
+static int handshake(nats_conn *c, const srv *sv, uint64_t deadline, char *err, size_t cap)
+{
+    np_event ev;
+    size_t off = 0, len = 0, used = 0, n;
+    char connect_line[4096 + 16];
+    np_connect cp;
+    int rc, want_tls;
+
+    np_reset(&c->parser);
+    np_set_max_payload(&c->parser, inbound_limit(DEFAULT_MAX_PAYLOAD));
+    c->cur = NULL;
+    /* 1. INFO, in plaintext */
+    for (;;) {
+        int r;
+        if (off == len) {
+            r = sio_recv(c, c->rbuf, RBUF_SIZE, deadline);
+            if (r == -3) return NATS_ERR_CLOSED;
+            if (r == -2) { snprintf(err, cap, "%s: no INFO from the server within %d ms (not a NATS server?)", sv->url, c->connect_timeout_ms); return NATS_ERR_TIMEOUT; }
+            if (r == 0) { snprintf(err, cap, "%s: the server closed the connection before INFO", sv->url); return NATS_ERR_CONN; }
+            if (r < 0) { snprintf(err, cap, "%s: %s", sv->url, win_last_error()); return NATS_ERR_CONN; }
+            off = 0;
+            len = (size_t)r;
+        }
+        rc = np_feed(&c->parser, c->rbuf + off, len - off, &used, &ev);
+        off += used;
+        if (rc) { snprintf(err, cap, "%s: not a NATS server (%s)", sv->url, np_why(&c->parser)); return NATS_ERR_PROTO; }
+        if (ev.type == NP_EV_NONE) continue;
+        if (ev.type != NP_EV_INFO) { snprintf(err, cap, "%s: expected INFO from the server", sv->url); return NATS_ERR_PROTO; }
+        break;
+    }
+    if (handle_info(c, ev.text, ev.text_len) != NATS_OK) {
+        snprintf(err, cap, "%s: the server sent a malformed INFO", sv->url);
+        return NATS_ERR_PROTO;
+    }
+    /* 2. TLS: asked for by the URL, the server, or a configured CA file */
+    want_tls = sv->tls || c->info_tls_required || c->tlscfg;
+    if (want_tls) {
+        tls_io io;
+        tls_conn *t = NULL;
+        char terr[300];
+        uint64_t now = win_tick_ms();
+        if (!c->tlscfg) {
+            snprintf(err, cap, "%s: the server requires TLS but no CA file is configured (set the TLS CA option)", sv->url);
+            return NATS_ERR_TLS;
+        }
+        if (!c->info_tls_required && !c->info_tls_available) {
+            snprintf(err, cap, "%s: TLS was requested but the server does not offer TLS", sv->url);
+            return NATS_ERR_TLS;
+        }
+        if (off != len) { snprintf(err, cap, "%s: unexpected data before the TLS handshake", sv->url); return NATS_ERR_PROTO; }
+        io.ctx = c;
+        io.send_all = io_send;
+        io.recv_some = io_recv;
+        rc = tls_connect(c->tlscfg, sv->host, &io, now < deadline ? (int)(deadline - now) : 1, &t, terr, sizeof terr);
+        if (c->closing) { tls_close(t); return NATS_ERR_CLOSED; }
+        if (rc != TLS_OK) { snprintf(err, cap, "%s: TLS handshake failed: %s", sv->url, terr); return NATS_ERR_TLS; }
+        EnterCriticalSection(&c->wmu);
+        c->tls = t;
+        LeaveCriticalSection(&c->wmu);
+    } else if (off != len) {
+        c->hs = 1;
+        rc = process(c, c->rbuf + off, len - off);
+        c->hs = 0;
+        if (rc) { snprintf(err, cap, "%s: %s", sv->url, c->last_err); return rc; }
+    }
+    /* 3. CONNECT + PING, then PONG (or -ERR) */
+    memset(&cp, 0, sizeof cp);
+    cp.user = c->user ? c->user : sv->user;
+    cp.pass = c->user ? c->pass : sv->pass;
+    cp.token = c->token ? c->token : sv->token;
+    cp.name = c->name;
+    cp.version = c->version;
+    cp.tls_required = c->tls != NULL;
+    if (np_fmt_connect(connect_line, sizeof connect_line - 6, &cp, &n) != NP_OK) {
+        snprintf(err, cap, "%s: credentials too long for CONNECT", sv->url);
+        return NATS_ERR_ARG;
+    }
+    memcpy(connect_line + n, "PING\r\n", 6);
+    n += 6;
+    EnterCriticalSection(&c->wmu);
+    rc = wr1_locked(c, connect_line, n);
+    LeaveCriticalSection(&c->wmu);
+    if (rc) { snprintf(err, cap, "%s: %s", sv->url, c->last_err); return NATS_ERR_CONN; }
+    c->hs = 1;
+    c->hs_pong = 0;
+    c->hs_err = 0;
+    c->hs_text[0] = 0;
+    while (!c->hs_pong && !c->hs_err) {
+        int r = sio_recv(c, c->rbuf, RBUF_SIZE, deadline);
+        if (r == -3) { c->hs = 0; return NATS_ERR_CLOSED; }
+        if (r == -2) { c->hs = 0; snprintf(err, cap, "%s: no reply to CONNECT within %d ms", sv->url, c->connect_timeout_ms); return NATS_ERR_TIMEOUT; }
+        if (r == 0) { c->hs = 0; snprintf(err, cap, "%s: the server closed the connection during CONNECT", sv->url); return NATS_ERR_CONN; }
+        if (r < 0) { c->hs = 0; snprintf(err, cap, "%s: %s", sv->url, win_last_error()); return NATS_ERR_CONN; }
+        rc = feed_raw(c, c->rbuf, (size_t)r);
+        if (rc) { c->hs = 0; snprintf(err, cap, "%s: %s", sv->url, c->last_err); return rc; }
+    }
+    c->hs = 0;
+    if (c->hs_err == NATS_ERR_AUTH) {
+        char hint[200];
+        auth_hint(c, sv, hint, sizeof hint);
+        snprintf(err, cap, "%s: authorization failed ('%s'): %s", sv->url, c->hs_text, hint);
+        return NATS_ERR_AUTH;
+    }
+    if (c->hs_err) {
+        snprintf(err, cap, "%s: the server refused the connection: '%s'", sv->url, c->hs_text);
+        return c->hs_err;
+    }
+    return NATS_OK;
+}
+
+/* One server: resolve, try each address, handshake. 0 or NATS_ERR_* (err set). */
+static int try_server(nats_conn *c, const srv *sv, char *err, size_t cap)
+{
+    ADDRINFOW hints, *res = NULL, *ai;
+    wchar_t whost[256], wport[8];
+    uint64_t deadline = win_tick_ms() + (uint64_t)c->connect_timeout_ms;
+    int rc = NATS_ERR_CONN, gai;
+
+    if (win_to_wide(sv->host, whost, 256) || win_to_wide(sv->port, wport, 8)) {
+        snprintf(err, cap, "%s: bad host name", sv->url);
+        return NATS_ERR_ARG;
+    }
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    gai = GetAddrInfoW(whost, wport, &hints, &res);
+    if (gai != 0) {
+        WSASetLastError(gai);
+        win_err("GetAddrInfoW", sv->host);
+        snprintf(err, cap, "%s: cannot resolve host: %s", sv->url, win_last_error());
+        return NATS_ERR_CONN;
+    }
+    snprintf(err, cap, "%s: no usable address", sv->url);
+    for (ai = res; ai; ai = ai->ai_next) {
+        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
+        rc = tcp_connect(c, sv, ai, deadline, err, cap);
+        if (rc == NATS_OK || rc == NATS_ERR_CLOSED || rc == NATS_ERR_TIMEOUT) break;
+    }
+    FreeAddrInfoW(res);
+    if (rc) return rc;
+    rc = handshake(c, sv, deadline, err, cap);
+    if (rc) close_attempt(c);
+    return rc;
+}
+
+/*
+** The attempt succeeded: mark the connection up, bump the generation and
+** resubscribe every live subscription with its sid. Holding wmu across
+** the snapshot and the SUB writes means a concurrent nats_subscribe either
+** is in the snapshot or sends its own SUB after, never both or neither.
+*/
+static void install(nats_conn *c)
+{
+    nats_sub *s;
+    size_t cap = 0, n = 0, k;
+    char *buf;
+    EnterCriticalSection(&c->wmu);
+    EnterCriticalSection(&c->mu);
+    c->up = 1;
+    c->dead = 0;
+    c->gen++;
+    c->pings_sent = c->pongs_recv = 0;
+    for (s = c->subs; s; s = s->next) cap += strlen(s->subject) + 32;
+    buf = cap ? (char *)malloc(cap) : NULL;
+    if (buf)
+        for (s = c->subs; s; s = s->next)
+            if (np_fmt_sub(buf + n, cap - n, s->subject, NULL, s->sid, &k) == NP_OK) n += k;
+    if (cap && !buf) snprintf(c->last_err, sizeof c->last_err, "out of memory resubscribing");
+    WakeAllConditionVariable(&c->state_cv);
+    LeaveCriticalSection(&c->mu);
+    if (n) wr1_locked(c, buf, n);                   /* a failure shows up as a lost connection */
+    LeaveCriticalSection(&c->wmu);
+    free(buf);
+}
+
+/* The connection is gone: close it, fail what waited on it. */
+static void drop(nats_conn *c)
+{
+    EnterCriticalSection(&c->wmu);
+    EnterCriticalSection(&c->mu);
+    c->up = 0;
+    close_sock_locked(c);
+    fail_reqs(c, NULL, NATS_ERR_CONN);
+    WakeAllConditionVariable(&c->state_cv);
+    LeaveCriticalSection(&c->mu);
+    LeaveCriticalSection(&c->wmu);
+    free(c->cur);
+    c->cur = NULL;
+}
+
+/* Backoff before reconnect round `round`: min*2^round capped, ±25 %. */
+static DWORD backoff_ms(nats_conn *c, int round)
+{
+    uint64_t d = (uint64_t)c->reconnect_min_ms;
+    int i;
+    for (i = 0; i < round && d < (uint64_t)c->reconnect_max_ms; i++) d *= 2;
+    if (d > (uint64_t)c->reconnect_max_ms) d = (uint64_t)c->reconnect_max_ms;
+    return (DWORD)(d * (75 + win_random_u32() % 51) / 100);
+}
+
+/*
+** Tries every server in order, round after round, sleeping the backoff
+** before each round but the first of an initial connect. Returns 0 once
+** installed, 1 when nats_close was called.
+*/
+static int reconnect(nats_conn *c, int initial)
+{
+    int round = 0, i;
+    char err[512];
+    for (;; round++) {
+        if (!initial || round > 0)
+            if (WaitForSingleObject(c->close_ev, backoff_ms(c, initial ? round - 1 : round)) == WAIT_OBJECT_0)
+                return 1;
+        for (i = 0; i < c->nservers; i++) {
+            int rc = try_server(c, &c->servers[i], err, sizeof err);
+            if (rc == NATS_OK) { install(c); return 0; }
+            if (rc == NATS_ERR_CLOSED || c->closing) return 1;
+            set_err(c, "%s", err);
+        }
+    }
+}
+
+/*
+** Reads and dispatches until the connection fails or nats_close. Sends
+** the keepalive PING every ping_interval and declares the connection
+** stale after max_pings_out unanswered ones.
+*/
+static void serve(nats_conn *c)
+{
+    uint64_t next_ping = win_tick_ms() + (uint64_t)c->ping_interval_ms;
+    const char *url = c->cur_srv ? c->cur_srv->url : "server";
+    for (;;) {
+        int n;
+        if (win_tick_ms() >= next_ping) {
+            uint64_t out;
+            EnterCriticalSection(&c->mu);
+            out = c->pings_sent - c->pongs_recv;
+            LeaveCriticalSection(&c->mu);
+            if (out >= (uint64_t)c->max_pings_out) {
+                set_err(c, "%s: stale connection: %d PINGs unanswered", url, c->max_pings_out);
+                return;
+            }
+            if (send_ping(c)) return;
+            next_ping = win_tick_ms() + (uint64_t)c->ping_interval_ms;
+        }
+        n = sio_recv(c, c->rbuf, RBUF_SIZE, next_ping);
+        if (n == -2) continue;
+        if (n == -3) return;
+        if (n == 0) { set_err(c, "%s: the server closed the connection", url); return; }
+        if (n < 0) { set_err(c, "%s: %s", url, win_last_error()); return; }
+        if (feed_raw(c, c->rbuf, (size_t)n)) return;
+    }
+}
+
+static unsigned __stdcall reader_main(void *arg)
+{
+    nats_conn *c = (nats_conn *)arg;
+    if (c->up) {
+        c->ever_up = 1;
+        emit(c, NATS_EV_CONNECTED);
+    }
+    for (;;) {
+        if (!c->up) {
+            if (reconnect(c, !c->ever_up)) break;
+            emit(c, c->ever_up ? NATS_EV_RECONNECTED : NATS_EV_CONNECTED);
+            c->ever_up = 1;
+        }
+        serve(c);
+        drop(c);
+        if (c->closing) break;
+        emit(c, NATS_EV_DISCONNECTED);
+        if (c->no_reconnect) {
+            EnterCriticalSection(&c->mu);
+            c->dead = 1;
+            WakeAllConditionVariable(&c->state_cv);
+            {
+                nats_sub *s;
+                for (s = c->subs; s; s = s->next) WakeAllConditionVariable(&s->cv);
+            }
+            LeaveCriticalSection(&c->mu);
+            break;
+        }
+    }
+    drop(c);
+    emit(c, NATS_EV_CLOSED);
+    return 0;
+}
+
+/* ---- public API ----------------------------------------------------------- */
+
+static void conn_free(nats_conn *c)
+{
+    nats_sub *s, *sn;
+    int i;
+    if (!c) return;
+    for (s = c->subs; s; s = sn) {
+        nats_msg *m, *mn;
+        sn = s->next;
+        for (m = s->head; m; m = mn) { mn = m->next; free(m); }
+        s->head = s->tail = NULL;
+        s->n_msgs = s->n_bytes = 0;
+        s->c = NULL;                /* user handles stay valid for nats_unsubscribe */
+        s->next = NULL;
+        if (s == c->inbox) { free(s->subject); free(s); }
+    }
+    if (c->sock != INVALID_SOCKET) closesocket(c->sock);
+    tls_close(c->tls);
+    tls_config_free(c->tlscfg);
+    for (i = 0; i < c->nservers; i++) {
+        free(c->servers[i].user);
+        free(c->servers[i].pass);
+        free(c->servers[i].token);
+    }
+    free(c->user); free(c->pass); free(c->token); free(c->name);
+    free(c->line); free(c->rbuf); free(c->plain); free(c->tok);
+    free(c->cur);
+    if (c->sev != WSA_INVALID_EVENT && c->sev) WSACloseEvent(c->sev);
+    if (c->close_ev) CloseHandle(c->close_ev);
+    DeleteCriticalSection(&c->mu);
+    DeleteCriticalSection(&c->wmu);
+    if (c->wsa_ok) WSACleanup();
+    free(c);
+}
+
+int nats_connect(const nats_opts *o, nats_conn **out, char *err, size_t errcap)
+{
+    nats_conn *c;
+    WSADATA wd;
+    char tmp[512], all[1024];
+    int i, rc = NATS_ERR_CONN;
+
+    if (!err || errcap == 0) { err = tmp; errcap = sizeof tmp; }
+    err[0] = 0;
+    if (!o || !out) { snprintf(err, errcap, "nats_connect: missing options"); return NATS_ERR_ARG; }
+    *out = NULL;
+    c = (nats_conn *)calloc(1, sizeof *c);
+    if (!c) { snprintf(err, errcap, "out of memory"); return NATS_ERR_NOMEM; }
+    InitializeCriticalSection(&c->mu);
+    InitializeCriticalSection(&c->wmu);
+    InitializeConditionVariable(&c->state_cv);
+    c->sock = INVALID_SOCKET;
+    c->sev = WSA_INVALID_EVENT;
+    c->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 5000;
+    c->ping_interval_ms = o->ping_interval_ms > 0 ? o->ping_interval_ms : 120000;
+    c->max_pings_out = o->max_pings_out > 0 ? o->max_pings_out : 2;
+    c->reconnect_min_ms = o->reconnect_min_ms > 0 ? o->reconnect_min_ms : 1000;
+    c->reconnect_max_ms = o->reconnect_max_ms > 0 ? o->reconnect_max_ms : 60000;
+    if (c->reconnect_max_ms < c->reconnect_min_ms) c->reconnect_max_ms = c->reconnect_min_ms;
+    c->no_reconnect = o->no_reconnect;
+    c->retry_initial = o->retry_initial;
+    c->on_event = o->on_event;
+    c->event_arg = o->event_arg;
+    c->max_payload = DEFAULT_MAX_PAYLOAD;
+    c->user = dupstr(o->user);
+    c->pass = dupstr(o->pass ? o->pass : (o->user ? "" : NULL));
+    c->token = dupstr(o->token);
+    c->name = dupstr(o->name ? o->name : "kanade");
+    if (win_self_version(c->version, sizeof c->version) != 0) snprintf(c->version, sizeof c->version, "0.0.0");
+    c->line = (char *)malloc(LINE_SIZE);
+    c->rbuf = (unsigned char *)malloc(RBUF_SIZE);
+    c->plain = (unsigned char *)malloc(PLAIN_SIZE);
+    c->tok = (json_tok *)malloc(sizeof(json_tok) * INFO_TOKENS);
+    c->close_ev = CreateEventW(NULL, TRUE, FALSE, NULL);
+    if (!c->line || !c->rbuf || !c->plain || !c->tok || !c->name || !c->close_ev
+        || (o->user && !c->user) || (o->token && !c->token)) {
+        snprintf(err, errcap, "out of memory");
+        conn_free(c);
+        return NATS_ERR_NOMEM;
+    }
+    np_init(&c->parser, c->line, LINE_SIZE, inbound_limit(DEFAULT_MAX_PAYLOAD));
+    nuid_reset(c);
+    if (parse_servers(c, o->servers, err, errcap)) { conn_free(c); return NATS_ERR_ARG; }
+    if (o->ca_file && *o->ca_file) {
+        if (tls_config_load(o->ca_file, o->cert_file, o->key_file, &c->tlscfg, err, errcap) != TLS_OK) {
+            conn_free(c);
+            return NATS_ERR_TLS;
+        }
+    } else if ((o->cert_file && *o->cert_file) || (o->key_file && *o->key_file)) {
+        snprintf(err, errcap, "a client certificate needs a CA file too (TLS CA option)");
+        conn_free(c);
+        return NATS_ERR_ARG;
+    }
+    if (WSAStartup(MAKEWORD(2, 2), &wd) != 0) {
+        snprintf(err, errcap, "WSAStartup failed");
+        conn_free(c);
+        return NATS_ERR_CONN;
+    }
+    c->wsa_ok = 1;
+    c->sev = WSACreateEvent();
+    if (c->sev == WSA_INVALID_EVENT) {
+        win_err("WSACreateEvent", NULL);
+        snprintf(err, errcap, "%s", win_last_error());
+        conn_free(c);
+        return NATS_ERR_CONN;
+    }
+
+    if (!c->retry_initial) {
+        size_t used = 0;
+        all[0] = 0;
+        for (i = 0; i < c->nservers; i++) {
+            int k;
+            rc = try_server(c, &c->servers[i], tmp, sizeof tmp);
+            if (rc == NATS_OK) break;
+            /* one line naming every server's failure */
+            k = snprintf(all + used, sizeof all - used, "%s%s", used ? "; " : "", tmp);
+            if (k > 0) used = used + (size_t)k < sizeof all ? used + (size_t)k : sizeof all - 1;
+        }
+        if (rc != NATS_OK) {
+            snprintf(err, errcap, "%s", all);
+            conn_free(c);
+            return rc == NATS_ERR_TIMEOUT ? NATS_ERR_CONN : rc;
+        }
+        install(c);
+    }
+    c->thread = (HANDLE)_beginthreadex(NULL, 0, reader_main, c, 0, NULL);
+    if (!c->thread) {
+        snprintf(err, errcap, "cannot start the NATS reader thread");
+        conn_free(c);
+        return NATS_ERR_NOMEM;
+    }
+    *out = c;
+    return NATS_OK;
+}
+
+void nats_close(nats_conn *c)
+{
+    nats_sub *s;
+    req *r;
+    uint64_t deadline;
+    int stuck;
+    if (!c) return;
+    if (nats_is_connected(c)) nats_flush(c, CLOSE_FLUSH_MS);   /* what we sent is processed */
+    EnterCriticalSection(&c->mu);
+    InterlockedExchange(&c->closing, 1);
+    if (c->sock != INVALID_SOCKET) shutdown(c->sock, SD_BOTH); /* ends writers' waits */
+    WakeAllConditionVariable(&c->state_cv);
+    for (s = c->subs; s; s = s->next) WakeAllConditionVariable(&s->cv);
+    for (r = c->reqs; r; r = r->next) WakeAllConditionVariable(&r->cv);
+    LeaveCriticalSection(&c->mu);
+    SetEvent(c->close_ev);
+    if (c->thread) {
+        if (WaitForSingleObject(c->thread, CLOSE_JOIN_MS) != WAIT_OBJECT_0) {
+            /* Freeing under a live reader would crash; leaking is the safe failure. */
+            set_err(c, "nats_close: the reader thread did not stop within %d ms", CLOSE_JOIN_MS);
+            return;
+        }
+        CloseHandle(c->thread);
+        c->thread = NULL;
+    }
+    deadline = win_tick_ms() + CLOSE_JOIN_MS;
+    EnterCriticalSection(&c->mu);
+    while (c->waiters > 0 && win_tick_ms() < deadline)
+        SleepConditionVariableCS(&c->state_cv, &c->mu, 100);
+    stuck = c->waiters > 0;
+    LeaveCriticalSection(&c->mu);
+    if (stuck) return;                              /* a caller is stuck inside: leak, don't crash */
+    conn_free(c);
+}
+
+/* Header block sanity: "NATS/1.0..." ending in a blank line. */
+static int hdr_ok(const char *hdr, size_t len)
+{
+    return len >= 12 && memcmp(hdr, "NATS/1.0", 8) == 0 && memcmp(hdr + len - 4, "\r\n\r\n", 4) == 0;
+}
+
+/* PUB or HPUB in one gathered write. */
+static int pub(nats_conn *c, const char *subj, const char *reply, const char *hdr, size_t hdr_len,
+               const void *data, size_t len)
+{
+    char line[NP_MAX_LINE];
+    iov v[4];
+    size_t n;
+    int rc;
+    if (!c || !subj || (len && !data) || (hdr_len && !hdr)) return NATS_ERR_ARG;
+    if (hdr_len && !hdr_ok(hdr, hdr_len)) {
+        set_err(c, "publish to '%s': header block must start with NATS/1.0 and end with a blank line", subj);
+        return NATS_ERR_ARG;
+    }
+    rc = hdr_len ? np_fmt_hpub(line, sizeof line, subj, reply, hdr_len, hdr_len + len, &n)
+                 : np_fmt_pub(line, sizeof line, subj, reply, len, &n);
+    if (rc != NP_OK) {
+        set_err(c, "publish: invalid or too long subject '%.200s'%s%.200s", subj, reply ? " / reply " : "", reply ? reply : "");
+        return NATS_ERR_ARG;
+    }
+    v[0].p = line; v[0].n = n;
+    v[1].p = hdr; v[1].n = hdr_len;
+    v[2].p = data; v[2].n = len;
+    v[3].p = "\r\n"; v[3].n = 2;
+    EnterCriticalSection(&c->wmu);
+    if (!c->up) {
+        rc = c->closing ? NATS_ERR_CLOSED : NATS_ERR_CONN;
+    } else if (hdr_len + len > c->max_payload) {
+        rc = NATS_ERR_MAX_PAYLOAD;
+        set_err(c, "message of %lu bytes to '%s' exceeds the server's max_payload of %lu bytes",
+                (unsigned long)(hdr_len + len), subj, (unsigned long)c->max_payload);
+    } else {
+        rc = wr_locked(c, v, 4);
+    }
+    LeaveCriticalSection(&c->wmu);
+    return rc;
+}
+
+int nats_publish(nats_conn *c, const char *subj, const char *reply, const void *data, size_t len)
+{
+    return pub(c, subj, reply, NULL, 0, data, len);
+}
+
+int nats_hpublish(nats_conn *c, const char *subj, const char *reply,
+                  const char *hdr, size_t hdr_len, const void *data, size_t len)
+{
+    return pub(c, subj, reply, hdr, hdr ? hdr_len : 0, data, len);
+}
+
+/* Waits on cv (mu held) until pred-like loop says stop; returns 0 at the deadline. */
+static int wait_until(CONDITION_VARIABLE *cv, CRITICAL_SECTION *mu, uint64_t deadline)
+{
+    uint64_t now = win_tick_ms();
+    if (now >= deadline) return 0;
+    SleepConditionVariableCS(cv, mu, (DWORD)(deadline - now > 0x7fffffff ? 0x7fffffff : deadline - now));
+    return 1;
+}
+
+static void waiter_leave(nats_conn *c)
+{
+    c->waiters--;
+    if (c->closing) WakeAllConditionVariable(&c->state_cv);
+}
+
+int nats_flush(nats_conn *c, int timeout_ms)
+{
+    uint64_t target, deadline;
+    unsigned gen;
+    int rc;
+    if (!c || timeout_ms < 0) return NATS_ERR_ARG;
+    EnterCriticalSection(&c->wmu);
+    if (!c->up) {
+        LeaveCriticalSection(&c->wmu);
+        return c->closing ? NATS_ERR_CLOSED : NATS_ERR_CONN;
+    }
+    EnterCriticalSection(&c->mu);
+    target = ++c->pings_sent;
+    gen = c->gen;
+    LeaveCriticalSection(&c->mu);
+    rc = wr1_locked(c, "PING\r\n", 6);
+    LeaveCriticalSection(&c->wmu);
+    if (rc) return rc;
+    deadline = win_tick_ms() + (uint64_t)timeout_ms;
+    EnterCriticalSection(&c->mu);
+    c->waiters++;
+    while (c->pongs_recv < target && c->gen == gen && c->up && !c->closing)
+        if (!wait_until(&c->state_cv, &c->mu, deadline)) break;
+    if (c->gen == gen && c->pongs_recv >= target) rc = NATS_OK;
+    else if (c->closing) rc = NATS_ERR_CLOSED;
+    else if (c->gen != gen || !c->up) rc = NATS_ERR_CONN;
+    else rc = NATS_ERR_TIMEOUT;
+    waiter_leave(c);
+    LeaveCriticalSection(&c->mu);
+    return rc;
+}
+
+/*
+** Creates a subscription and sends SUB if connected. internal = the
+** request inbox: returns the existing one if another thread won the race.
+*/
+static int add_sub(nats_conn *c, const char *subj, void *notify, int internal, nats_sub **out)
+{
+    nats_sub *s = (nats_sub *)calloc(1, sizeof *s);
+    char line[NP_MAX_LINE];
+    size_t n = 0;
+    int up;
+    if (!s || !(s->subject = dupstr(subj))) { free(s); return NATS_ERR_NOMEM; }
+    s->notify = (HANDLE)notify;
+    InitializeConditionVariable(&s->cv);
+    EnterCriticalSection(&c->wmu);
+    EnterCriticalSection(&c->mu);
+    if (c->closing || (internal && c->inbox)) {
+        nats_sub *have = internal ? c->inbox : NULL;
+        int closing = c->closing;
+        LeaveCriticalSection(&c->mu);
+        LeaveCriticalSection(&c->wmu);
+        free(s->subject);
+        free(s);
+        *out = have;
+        return closing ? NATS_ERR_CLOSED : NATS_OK;
+    }
+    s->c = c;
+    s->sid = ++c->next_sid;
+    s->next = c->subs;
+    c->subs = s;
+    if (internal) {
+        size_t l = strlen(subj);            /* "_INBOX.<nuid>.*" -> "_INBOX.<nuid>." */
+        c->inbox = s;
+        memcpy(c->inbox_prefix, subj, l - 1);
+        c->inbox_prefix[l - 1] = 0;
+    }
+    up = c->up;
+    LeaveCriticalSection(&c->mu);
+    if (up && np_fmt_sub(line, sizeof line, subj, NULL, s->sid, &n) == NP_OK)
+        wr1_locked(c, line, n);                     /* on failure the reconnect resubscribes */
+    LeaveCriticalSection(&c->wmu);
+    *out = s;
+    return NATS_OK;
+}
+
+int nats_subscribe(nats_conn *c, const char *subj, void *notify_event, nats_sub **out)
+{
+    if (!c || !out) return NATS_ERR_ARG;
+    *out = NULL;
+    if (!np_subject_ok(subj) || strlen(subj) > NP_MAX_LINE - 64) {
+        set_err(c, "subscribe: invalid subject '%.200s'", subj ? subj : "");
+        return NATS_ERR_ARG;
+    }
+    return add_sub(c, subj, notify_event, 0, out);
+}
+
+int nats_sub_next(nats_sub *s, int timeout_ms, nats_msg **out)
+{
+    nats_conn *c;
+    uint64_t deadline;
+    int rc;
+    if (!s || !out || timeout_ms < 0) return NATS_ERR_ARG;
+    *out = NULL;
+    c = s->c;
+    if (!c) return NATS_ERR_CLOSED;
+    deadline = win_tick_ms() + (uint64_t)timeout_ms;
+    EnterCriticalSection(&c->mu);
+    c->waiters++;
+    while (!s->head && !c->closing && !c->dead)
+        if (!wait_until(&s->cv, &c->mu, deadline)) break;
+    if (s->head && !c->closing) {
+        nats_msg *m = s->head;
+        s->head = m->next;
+        if (!s->head) s->tail = NULL;
+        m->next = NULL;
+        s->n_msgs--;
+        s->n_bytes -= m->hdr_len + m->len;
+        if (s->slow && s->n_msgs < SUB_MAX_MSGS / 2 && s->n_bytes < SUB_MAX_BYTES / 2) s->slow = 0;
+        *out = m;
+        rc = NATS_OK;
+    } else {
+        rc = c->closing ? NATS_ERR_CLOSED : c->dead ? NATS_ERR_CONN : NATS_ERR_TIMEOUT;
+    }
+    waiter_leave(c);
+    LeaveCriticalSection(&c->mu);
+    return rc;
+}
+
+int nats_unsubscribe(nats_sub *s)
+{
+    nats_conn *c;
+    nats_msg *m, *mn;
+    if (!s) return NATS_OK;
+    c = s->c;
+    if (c) {
+        nats_sub **pp;
+        char line[64];
+        size_t n;
+        int up;
+        EnterCriticalSection(&c->wmu);
+        EnterCriticalSection(&c->mu);
+        for (pp = &c->subs; *pp; pp = &(*pp)->next)
+            if (*pp == s) { *pp = s->next; break; }
+        up = c->up;
+        LeaveCriticalSection(&c->mu);
+        if (up && np_fmt_unsub(line, sizeof line, s->sid, 0, &n) == NP_OK) wr1_locked(c, line, n);
+        LeaveCriticalSection(&c->wmu);
+    }
+    for (m = s->head; m; m = mn) { mn = m->next; free(m); }
+    free(s->subject);
+    free(s);
+    return NATS_OK;
+}
+
+/* Creates the "_INBOX.<nuid>.*" subscription on first use. */
+static int ensure_inbox(nats_conn *c)
+{
+    nats_sub *s = NULL;
+    char nuid[23], subj[48];
+    EnterCriticalSection(&c->mu);
+    if (c->inbox) { LeaveCriticalSection(&c->mu); return NATS_OK; }
+    nuid_next(c, nuid);
+    LeaveCriticalSection(&c->mu);
+    snprintf(subj, sizeof subj, "_INBOX.%s.*", nuid);
+    if (add_sub(c, subj, NULL, 1, &s) != NATS_OK) return c->closing ? NATS_ERR_CLOSED : NATS_ERR_NOMEM;
+    return NATS_OK;
+}
+
+int nats_request(nats_conn *c, const char *subj, const char *hdr, size_t hdr_len,
+                 const void *data, size_t len, int timeout_ms, nats_msg **reply)
+{
+    req r, **pp;
+    char rsubj[64];
+    uint64_t deadline;
+    int rc;
+    if (!reply) return NATS_ERR_ARG;
+    *reply = NULL;
+    if (!c || !subj || timeout_ms < 0) return NATS_ERR_ARG;
+    if (!np_subject_ok(subj)) { set_err(c, "request: invalid subject '%.200s'", subj); return NATS_ERR_ARG; }
+    rc = ensure_inbox(c);
+    if (rc) return rc;
+    memset(&r, 0, sizeof r);
+    InitializeConditionVariable(&r.cv);
+    r.subject = subj;
+    EnterCriticalSection(&c->mu);
+    if (c->closing) { LeaveCriticalSection(&c->mu); return NATS_ERR_CLOSED; }
+    b62(++c->req_seq, r.token, 8);
+    r.token[8] = 0;
+    snprintf(rsubj, sizeof rsubj, "%s%s", c->inbox_prefix, r.token);
+    r.next = c->reqs;
+    c->reqs = &r;
+    c->waiters++;
+    LeaveCriticalSection(&c->mu);
+
+    rc = pub(c, subj, rsubj, hdr, hdr ? hdr_len : 0, data, len);
+
+    deadline = win_tick_ms() + (uint64_t)timeout_ms;
+    EnterCriticalSection(&c->mu);
+    if (rc == NATS_OK) {
+        while (!r.done && !c->closing)
+            if (!wait_until(&r.cv, &c->mu, deadline)) break;
+        if (r.done) rc = r.rc;
+        else if (c->closing) rc = NATS_ERR_CLOSED;
+        else {
+            rc = NATS_ERR_TIMEOUT;
+            snprintf(c->last_err, sizeof c->last_err, "request to '%.200s' timed out after %d ms", subj, timeout_ms);
+        }
+        if (rc == NATS_ERR_PERM)
+            snprintf(c->last_err, sizeof c->last_err, "request to '%.200s': permissions violation (publish refused by the server)", subj);
+    }
+    for (pp = &c->reqs; *pp; pp = &(*pp)->next)
+        if (*pp == &r) { *pp = r.next; break; }
+    waiter_leave(c);
+    LeaveCriticalSection(&c->mu);
+    if (rc == NATS_OK && r.reply && r.reply->status == 503) {
+        nats_msg_free(r.reply);
+        set_err(c, "no responders for '%.200s'", subj);
+        return NATS_ERR_NO_RESPONDERS;
+    }
+    if (rc != NATS_OK) { nats_msg_free(r.reply); return rc; }
+    *reply = r.reply;
+    return NATS_OK;
+}
+
+void nats_msg_free(nats_msg *m) { free(m); }
+
+int nats_msg_header(const nats_msg *m, const char *name, char *out, size_t cap)
+{
+    const char *v;
+    size_t vl;
+    if (!m || !name || !out || cap == 0) return NATS_ERR_ARG;
+    out[0] = 0;
+    if (!m->hdr || np_hdr_get(m->hdr, m->hdr_len, name, 0, &v, &vl) != NP_OK) return NATS_ERR_NOT_FOUND;
+    if (vl >= cap) return NATS_ERR_ARG;
+    memcpy(out, v, vl);
+    out[vl] = 0;
+    return NATS_OK;
+}
+
+void nats_new_inbox(nats_conn *c, char *out, size_t cap)
+{
+    char nuid[23];
+    if (!out || cap == 0) return;
+    if (!c) { out[0] = 0; return; }
+    EnterCriticalSection(&c->mu);
+    nuid_next(c, nuid);
+    LeaveCriticalSection(&c->mu);
+    snprintf(out, cap, "_INBOX.%s", nuid);
+}
+
+size_t nats_max_payload(nats_conn *c)
+{
+    size_t v;
+    if (!c) return 0;
+    EnterCriticalSection(&c->mu);
+    v = c->max_payload;
+    LeaveCriticalSection(&c->mu);
+    return v;
+}
+
+int nats_is_connected(nats_conn *c)
+{
+    int v;
+    if (!c) return 0;
+    EnterCriticalSection(&c->mu);
+    v = c->up;
+    LeaveCriticalSection(&c->mu);
+    return v;
+}
+
+unsigned nats_generation(nats_conn *c)
+{
+    unsigned v;
+    if (!c) return 0;
+    EnterCriticalSection(&c->mu);
+    v = c->gen;
+    LeaveCriticalSection(&c->mu);
+    return v;
+}
+
+int nats_wait_connected(nats_conn *c, int timeout_ms)
+{
+    uint64_t deadline;
+    int rc;
+    if (!c || timeout_ms < 0) return NATS_ERR_ARG;
+    deadline = win_tick_ms() + (uint64_t)timeout_ms;
+    EnterCriticalSection(&c->mu);
+    c->waiters++;
+    while (!c->up && !c->closing && !c->dead)
+        if (!wait_until(&c->state_cv, &c->mu, deadline)) break;
+    rc = c->up ? NATS_OK : c->closing ? NATS_ERR_CLOSED : c->dead ? NATS_ERR_CONN : NATS_ERR_TIMEOUT;
+    waiter_leave(c);
+    LeaveCriticalSection(&c->mu);
+    return rc;
+}
+
+const char *nats_strerror(int rc)
+{
+    switch (rc) {
+    case NATS_OK: return "ok";
+    case NATS_ERR_TIMEOUT: return "timed out";
+    case NATS_ERR_NO_RESPONDERS: return "no responders";
+    case NATS_ERR_CONN: return "not connected to the NATS server";
+    case NATS_ERR_AUTH: return "authorization failed";
+    case NATS_ERR_TLS: return "TLS handshake or certificate check failed";
+    case NATS_ERR_PROTO: return "NATS protocol error";
+    case NATS_ERR_MAX_PAYLOAD: return "message larger than the server's max_payload";
+    case NATS_ERR_ARG: return "invalid argument";
+    case NATS_ERR_NOMEM: return "out of memory";
+    case NATS_ERR_CLOSED: return "connection closed";
+    case NATS_ERR_PERM: return "permissions violation";
+    case NATS_ERR_JS: return "JetStream API error";
+    case NATS_ERR_NOT_FOUND: return "not found";
+    case NATS_ERR_CONFLICT: return "revision conflict";
+    case NATS_ERR_EXISTS: return "already exists";
+    case NATS_ERR_DIGEST: return "digest mismatch";
+    case NATS_ERR_SIZE: return "size mismatch";
+    case NATS_ERR_IO: return "local file I/O failed";
+    case NATS_ERR_BAD_DATA: return "malformed data from the server";
+    default: return "unknown error";
+    }
+}
+
+const char *nats_last_error(nats_conn *c)
+{
+#ifdef _MSC_VER
+    static __declspec(thread) char copy[512];
+#else
+    static _Thread_local char copy[512];
+#endif
+    if (!c) return "";
+    /* A per-thread copy: the reader may record a new error at any time. */
+    EnterCriticalSection(&c->mu);
+    memcpy(copy, c->last_err, sizeof copy);
+    LeaveCriticalSection(&c->mu);
+    return copy;
+}
