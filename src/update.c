@@ -761,7 +761,7 @@ static int spawn_helper(const char *helper_exe, HANDLE *proc)
     wchar_t wexe[WIN_PATH_MAX], wjob[WIN_PATH_MAX], cmd[WIN_PATH_MAX * 2 + 32];
     STARTUPINFOW si;
     PROCESS_INFORMATION pi;
-    DWORD flags = DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP | CREATE_NO_WINDOW;
+    DWORD flags = DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP;
     if (win_to_wide(helper_exe, wexe, WIN_PATH_MAX) || win_to_wide(U.job_path, wjob, WIN_PATH_MAX)) {
         win_err_set("path too long: %s", helper_exe);
         return 1;
@@ -1076,6 +1076,13 @@ int upd_init(const upd_config *cfg)
     int64_t now = win_unix_ms();
     if (!U.inited) { InitializeCriticalSection(&U.lock); InitializeCriticalSection(&U.api); }
     U.inited = 1;
+    /* A second upd_init in one process (the unit tests' "restart") starts
+    ** from a clean slate, like a new process would. */
+    memset(&U.st, 0, sizeof U.st);
+    U.notify = U.failures = U.last_percent_reported = 0;
+    U.swap_target = U.self_gate = U.stopping = 0;
+    U.retry_at_ms = 0;
+    if (U.helper) { CloseHandle(U.helper); U.helper = NULL; }
     U.cfg = *cfg;
     copy_str(U.exe, sizeof U.exe, cfg->exe_path);
     copy_str(U.version, sizeof U.version, cfg->version);
