@@ -21,6 +21,15 @@
 **
 ** Memory: nats_msg objects are allocated by the connection and owned by the
 ** caller once returned; free them with nats_msg_free(). All strings are UTF-8.
+** Each message is one allocation; hdr (when present) is immediately followed
+** by data, so hdr is NOT NUL-terminated: use hdr_len. A subscription queues
+** at most 65536 messages / 64 MiB; beyond that messages are dropped and
+** nats_last_error() says "slow consumer".
+**
+** nats_close() flushes (bounded), stops the reader thread, wakes every
+** blocked call with NATS_ERR_CLOSED and frees the connection and all queued
+** messages. Subscription handles stay valid until nats_unsubscribe(), which
+** after a close only frees the handle (so teardown order does not matter).
 */
 #ifndef NATS_H
 #define NATS_H
@@ -111,7 +120,9 @@ int nats_flush(nats_conn *c, int timeout_ms); /* PING and wait for PONG */
 ** Subscriptions survive reconnects.
 */
 int nats_subscribe(nats_conn *c, const char *subj, void *notify_event, nats_sub **out);
-/* Pops the oldest message, waiting up to timeout_ms (0 = poll). */
+/* Pops the oldest message, waiting up to timeout_ms (0 = poll). NATS_ERR_PERM
+** when the server refused the subscription, NATS_ERR_CONN once the connection
+** is lost for good (no_reconnect), NATS_ERR_CLOSED after nats_close. */
 int nats_sub_next(nats_sub *s, int timeout_ms, nats_msg **out);
 int nats_unsubscribe(nats_sub *s);           /* frees s and queued messages */
 

@@ -76,6 +76,7 @@ struct nats_sub {
     size_t n_msgs, n_bytes;
     uint64_t dropped;
     int slow;                   /* 1 while dropping for a full queue */
+    int denied;                 /* the server refused the SUB (permissions) */
     CONDITION_VARIABLE cv;
 };
 
@@ -481,10 +482,18 @@ static void handle_err(nats_conn *c, const char *text)
         memcpy(subj, q + 1, (size_t)(qe - q - 1));
         subj[qe - q - 1] = 0;
         EnterCriticalSection(&c->mu);
-        if (has_text(text, "for Publish"))
+        if (has_text(text, "for Publish")) {
             fail_reqs(c, subj, NATS_ERR_PERM);
-        else if (has_text(text, "for Subscription") && c->inbox && strcmp(c->inbox->subject, subj) == 0)
-            fail_reqs(c, NULL, NATS_ERR_PERM);
+        } else if (has_text(text, "for Subscription")) {
+            nats_sub *s;
+            for (s = c->subs; s; s = s->next) {
+                if (strcmp(s->subject, subj) != 0) continue;
+                if (s == c->inbox) fail_reqs(c, NULL, NATS_ERR_PERM);
+                s->denied = 1;                      /* nats_sub_next reports it */
+                WakeAllConditionVariable(&s->cv);
+                if (s->notify) SetEvent((HANDLE)s->notify);
+            }
+        }
         LeaveCriticalSection(&c->mu);
     }
 }
@@ -955,7 +964,10 @@ static void install(nats_conn *c)
     c->dead = 0;
     c->gen++;
     c->pings_sent = c->pongs_recv = 0;
-    for (s = c->subs; s; s = s->next) cap += strlen(s->subject) + 32;
+    for (s = c->subs; s; s = s->next) {
+        cap += strlen(s->subject) + 32;
+        s->denied = 0;                              /* the server decides again */
+    }
     buf = cap ? (char *)malloc(cap) : NULL;
     if (buf)
         for (s = c->subs; s; s = s->next)
@@ -1420,7 +1432,7 @@ int nats_sub_next(nats_sub *s, int timeout_ms, nats_msg **out)
     deadline = win_tick_ms() + (uint64_t)timeout_ms;
     EnterCriticalSection(&c->mu);
     c->waiters++;
-    while (!s->head && !c->closing && !c->dead)
+    while (!s->head && !c->closing && !c->dead && !s->denied)
         if (!wait_until(&s->cv, &c->mu, deadline)) break;
     if (s->head && !c->closing) {
         nats_msg *m = s->head;
@@ -1433,7 +1445,7 @@ int nats_sub_next(nats_sub *s, int timeout_ms, nats_msg **out)
         *out = m;
         rc = NATS_OK;
     } else {
-        rc = c->closing ? NATS_ERR_CLOSED : c->dead ? NATS_ERR_CONN : NATS_ERR_TIMEOUT;
+        rc = c->closing ? NATS_ERR_CLOSED : c->dead ? NATS_ERR_CONN : s->denied ? NATS_ERR_PERM : NATS_ERR_TIMEOUT;
     }
     waiter_leave(c);
     LeaveCriticalSection(&c->mu);
