@@ -31,13 +31,21 @@ typedef struct json_doc {
     json_tok *tok; int ntok;    /* caller's array; ntok = tokens parsed */
 } json_doc;
 
-/* Parses js[0..len) into the caller's token array (cap entries). */
+/* Parses js[0..len) into the caller's token array (cap entries). Strict
+** RFC 8259: one value of any type, no trailing commas or garbage, nesting at
+** most JSON_MAX_DEPTH. A string token's start/end exclude its quotes. */
 int json_parse(json_doc *d, const char *js, size_t len, json_tok *tok, int cap);
-/* Index of the value of `key` in the object at token obj, or -1. */
+/* Index of the value of `key` in the object at token obj (its own keys, not
+** nested ones; keys compare unescaped; first match wins), or -1. */
 int json_find(const json_doc *d, int obj, const char *key);
-/* Index of the token after the subtree at i (for walking arrays/objects). */
+/* Index of the token after the subtree at i (for walking arrays/objects),
+** or -1 when i is not a token. */
 int json_skip(const json_doc *d, int i);
-/* Typed reads of the value of `key` in object obj. */
+/* Typed reads of the value of `key` in object obj: JSON_ERR_MISSING when
+** absent, JSON_ERR_TYPE when present with another type (null included, test
+** json_is_null for "unset"). Integers must be integral ("1.0" and "1e3" are)
+** and in range. Strings come out unescaped, UTF-8, NUL-terminated; a lone
+** surrogate, \u0000 or invalid UTF-8 is JSON_ERR_PARSE; out is "" on error. */
 int json_get_str(const json_doc *d, int obj, const char *key, char *out, size_t cap);
 int json_get_int(const json_doc *d, int obj, const char *key, int64_t *out);
 int json_get_uint(const json_doc *d, int obj, const char *key, uint64_t *out);
@@ -67,7 +75,7 @@ void json_w_obj_close(json_w *w);
 void json_w_arr_open(json_w *w);
 void json_w_arr_close(json_w *w);
 void json_w_key(json_w *w, const char *k);
-void json_w_str(json_w *w, const char *s);                  /* escaped */
+void json_w_str(json_w *w, const char *s);                  /* escaped; NULL writes null */
 void json_w_strn(json_w *w, const char *s, size_t n);
 void json_w_int(json_w *w, int64_t v);
 void json_w_uint(json_w *w, uint64_t v);

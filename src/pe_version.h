@@ -21,7 +21,8 @@
 #define PEV_ERR_NOMEM      7   /* no memory for the file buffer */
 
 int pe_version_buf(const unsigned char *img, size_t len, char *out, size_t cap);
-/* Reads f (at most 64 MiB) into memory and calls pe_version_buf. */
+/* Reads all of f from its start (at most 64 MiB, else PEV_ERR_IO) into a
+** temporary buffer and calls pe_version_buf. f stays open, owned by the caller. */
 int pe_version_file(FILE *f, char *out, size_t cap);
 const char *pe_version_strerror(int rc);
 #endif
