@@ -25,6 +25,7 @@ wp() { printf 'Z:%s' "${1//\//\\}"; }
 wait_for() {
     local i n=$(( ${3:-30} * 10 ))
     for ((i = 0; i < n; i++)); do grep -Eq -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    bad "timed out waiting for /$2/ in $(basename "$1")"
     return 1
 }
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
@@ -67,12 +68,13 @@ wait_for "$D/jw.out" READY
 r1=$(t kv-put cb live.a one); t kv-del cb live.a >/dev/null
 wait "$jp"
 check_eq "nats.js watcher sees our put and delete" "$(tr '\n' '|' <"$D/jw.out")" "READY|$r1 PUT live.a one|$((r1 + 1)) DEL live.a |"
-t kv-watch cb 'live2.>' 2 30 >"$D/ow.out" 2>"$D/ow.err" &
+# Straight to the file: a `w` pipe (tr) would hold the lines until exit.
+wine "$TOOL" kv-watch cb 'live2.>' 2 30 >"$D/ow.out" 2>"$D/ow.err" &
 op=$!
 wait_for "$D/ow.out" INIT_DONE
 r1=$(n kv-put cb live2.b two); n kv-del cb live2.b >/dev/null
 wait "$op"
-check_eq "our watcher sees nats.js's put and delete" "$(tr '\n' '|' <"$D/ow.out")" \
+check_eq "our watcher sees nats.js's put and delete" "$(tr -d '\r' <"$D/ow.out" | tr '\n' '|')" \
     "READY|INIT_DONE|$r1 PUT live2.b two|$((r1 + 1)) DEL live2.b |"
 
 echo "# object stores created by one side, opened by the other"
