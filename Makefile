@@ -98,7 +98,7 @@ $(BUILD)/fixtures/.ok: tests/pe_fixtures.sh
 	@bash tests/pe_fixtures.sh $(BUILD)/fixtures
 	@touch $@
 
-fuzzers: $(addprefix $(BUILD)/fuzz/,$(FUZZERS))
+fuzzers: $(addprefix $(BUILD)/fuzz/,$(FUZZERS)) $(BUILD)/fixtures/.ok
 
 test: deps units fuzzers
 	@BUILD=$(BUILD) DEPS=$(DEPS) bash tests/run.sh

@@ -11,6 +11,8 @@ for t in $targets; do
     corpus="$BUILD/fuzz/corpus-$t"
     mkdir -p "$corpus"
     [ -d "tests/corpus/$t" ] && cp -n tests/corpus/$t/* "$corpus/" 2>/dev/null
+    # Real PE images get the PE fuzzer past the headers from the first run.
+    [ "$t" = fuzz_pe_version ] && cp -n "$BUILD"/fixtures/*.exe "$corpus/" 2>/dev/null
     out=$("$BUILD/fuzz/$t" -max_total_time="$secs" -print_final_stats=1 \
           -artifact_prefix="$BUILD/fuzz/crash-$t-" "$corpus" 2>&1)
     rc=$?

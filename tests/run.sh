@@ -16,6 +16,7 @@ run_suite() {  # name, command...
     local name=$1; shift
     printf '%s' "$name" | grep -Eq -- "$ONLY" || return 0
     local start=$SECONDS out
+    mkdir -p "$(dirname "$log/$name.log")"
     "$@" >"$log/$name.log" 2>&1
     local rc=$?
     out=$(grep -E '(^|: )[0-9]+ passed, [0-9]+ failed' "$log/$name.log" | tail -n 1)
