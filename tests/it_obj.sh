@@ -137,13 +137,14 @@ check_eq "the untampered object still reads" "$(sha256sum <"$D/good.out" | cut -
 
 echo "# server restart in the middle of a get"
 t obj-open rs >/dev/null
-head -c $((48 << 20)) /dev/urandom >"$D/rs.in"
+head -c $((16 << 20)) /dev/urandom >"$D/rs.in"           # 128 chunks
 t obj-put rs big "$(wp "$D/rs.in")" >/dev/null 2>&1
 want=$(sha256sum <"$D/rs.in" | cut -d' ' -f1)
+# --slow 25 stretches the get to over 3 s, so each restart lands inside it.
 completed=0; failed=0
-for delay in 0.3 0.8 1.5; do
+for delay in 1 2; do
     rm -f "$D/rs.out"
-    t obj-get rs big "$(wp "$D/rs.out")" >"$T_DIR/rs.log" 2>&1 &
+    wine "$TOOL" --slow 25 obj-get rs big "$(wp "$D/rs.out")" >"$T_DIR/rs.log" 2>&1 &
     gp=$!
     sleep "$delay"
     nats_restart
@@ -152,12 +153,25 @@ for delay in 0.3 0.8 1.5; do
         completed=$((completed + 1))
         check_eq "restart after ${delay}s: completed with the right bytes" \
             "$(sha256sum <"$D/rs.out" | cut -d' ' -f1)" "$want"
+        ms=$(grep -o 'time_ms=[0-9]*' "$T_DIR/rs.log" | cut -d= -f2)
+        check "restart after ${delay}s: the get was still running (took ${ms} ms)" test "${ms:-0}" -gt $((delay * 1000))
     else
         failed=$((failed + 1))
         check "restart after ${delay}s: failed cleanly (rc $rc), no output file" test ! -e "$D/rs.out"
     fi
 done
 echo "  (restarts: $completed gets completed, $failed failed cleanly)"
-rm -f "$D/rs.in" "$D/rs.out" "$D"/in.5242880 "$D"/out.5242880
+
+echo "# server gone in the middle of a get"
+rm -f "$D/rs.out"
+wine "$TOOL" --slow 25 obj-get rs big "$(wp "$D/rs.out")" >"$T_DIR/gone.log" 2>&1 &
+gp=$!
+sleep 1
+nats_stop
+wait "$gp"; rc=$?
+check_eq "server gone: the get fails (timeout/unreachable)" "$rc" 4
+check_match "server gone: one-line reason" "$(tr -d '\r' <"$T_DIR/gone.log")" 'stalled|failed'
+check "server gone: no partial output file" test ! -e "$D/rs.out"
+rm -f "$D/rs.in" "$D"/in.5242880 "$D"/out.5242880
 
 t_summary

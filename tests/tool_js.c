@@ -4,7 +4,9 @@
 ** bench/obj_bench.sh. One subcommand per run; results go to stdout as
 ** machine-checkable lines, errors to stderr as one line.
 **
-**   tool_js [-s URL] [--mem] <command> args...   (URL defaults to $NATS_URL)
+**   tool_js [-s URL] [--mem] [--slow MS] <command> args...   (URL defaults to $NATS_URL)
+**   --mem prints the peak working set at exit; --slow sleeps MS per chunk
+**   of an obj-get (so a test can restart the server in the middle).
 **
 ** Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 timeout/unreachable,
 ** 5 conflict, 6 exists, 7 digest, 8 size, 9 bad data.
@@ -24,6 +26,15 @@
 #define MAXARGS 32
 
 static nats_conn *conn;
+static int slow_ms;             /* --slow MS: sleep this long per chunk of a get */
+
+/* Progress callback of obj-get --slow: stretches a get so that a test can
+** restart the server while it runs. */
+static void slow_progress(void *arg, uint64_t done, uint64_t total)
+{
+    (void)arg; (void)done; (void)total;
+    Sleep((DWORD)slow_ms);
+}
 
 static int exit_code(int rc)
 {
@@ -281,7 +292,7 @@ static int cmd_obj_get(int argc, char **argv)
     int rc = open_obj(argv[0], &s, &e);
     if (rc != NATS_OK) return fail(rc, &e);
     t0 = win_tick_ms();
-    rc = obj_get_file(s, argv[1], argv[2], NULL, NULL, &inf, &e);
+    rc = obj_get_file(s, argv[1], argv[2], slow_ms ? slow_progress : NULL, NULL, &inf, &e);
     obj_close(s);
     if (rc != NATS_OK) return fail(rc, &e);
     fprintf(stderr, "time_ms=%" PRIu64 "\n", win_tick_ms() - t0);
@@ -382,7 +393,7 @@ static void print_peak_memory(void)
 static int usage(void)
 {
     fprintf(stderr,
-        "usage: tool_js [-s URL] [--mem] COMMAND ARGS\n"
+        "usage: tool_js [-s URL] [--mem] [--slow MS] COMMAND ARGS\n"
         "  kv-open B [HIST [MAX_AGE_S]] | kv-bind B | kv-get B K | kv-put B K V\n"
         "  kv-create B K V | kv-update B K V REV | kv-del B K | kv-purge B K\n"
         "  kv-keys B | kv-watch B SPEC COUNT SECONDS | kv-incr B K N\n"
@@ -409,6 +420,7 @@ static int run(int argc, char **argv)
     for (;;) {
         if (argc > 0 && strcmp(argv[0], "--mem") == 0) { mem = 1; argc--; argv++; }
         else if (argc > 1 && strcmp(argv[0], "-s") == 0) { url = argv[1]; argc -= 2; argv += 2; }
+        else if (argc > 1 && strcmp(argv[0], "--slow") == 0) { slow_ms = atoi(argv[1]); argc -= 2; argv += 2; }
         else break;
     }
     if (argc < 1) return usage();
