@@ -147,6 +147,21 @@ check_eq "every revision once, in order, across the restart" \
     "$(lines "$T_DIR/w2.out")" \
     "READY|2 PUT y 2|3 PUT x 3|INIT_DONE|4 PUT y 4|5 PUT z 5|6 PUT x 6|7 DEL y |8 PUT z 8|9 PUT w 9|"
 
+echo "# watch whose consumer is deleted under it (missed heartbeats -> recreate)"
+t kv-open hb 5 >/dev/null
+t kv-put hb a 1 >/dev/null
+watch_bg "$T_DIR/w3.out" hb '>' 3 60
+wpid=$!
+wait_for "$T_DIR/w3.out" INIT_DONE
+names=$(t api CONSUMER.NAMES.KV_hb '{}' | js_field consumers | tr -d '[]" ')
+check_match "the watch runs on one ephemeral consumer" "$names" '^[A-Za-z0-9_-]+$'
+t api "CONSUMER.DELETE.KV_hb.$names" >/dev/null
+t kv-put hb b 2 >/dev/null; t kv-put hb a 3 >/dev/null
+wait "$wpid"; rc=$?
+check_eq "revisions after the loss arrive once, in order" "$rc/$(lines "$T_DIR/w3.out")" \
+    "0/READY|1 PUT a 1|INIT_DONE|2 PUT b 2|3 PUT a 3|"
+check_match "the abandoned consumer was replaced" "$(t api CONSUMER.NAMES.KV_hb '{}' | js_field consumers)" '^\[\]$|^\["[^"]+"\]$'
+
 echo "# compare-and-set races between two writers"
 t kv-open race 1 >/dev/null
 n=60
