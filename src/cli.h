@@ -1,0 +1,148 @@
+/*
+** cli.h — the private contract between the three files of kanade.exe:
+**   cli.c       entry point, command line (options anywhere), command table, help
+**   cli_util.c  output (console-aware, errors, progress, JSON), connection,
+**               bucket opening, NATS error reporting, KV read-all and
+**               compare-and-set helpers
+**   cli_cmd.c   the commands themselves (cli_cmd_*)
+**
+** Every command returns a process exit code (CLI_OK ... CLI_UNREACH). Errors
+** are printed as one stderr line where they are detected, so callers only
+** pass the code up. The CLI is single-threaded; cli_g holds the parsed
+** command line and the one connection.
+*/
+#ifndef CLI_H
+#define CLI_H
+#include <stddef.h>
+#include <stdint.h>
+#include "kv.h"
+#include "nats.h"
+#include "objstore.h"
+#include "json.h"
+#include "scope.h"
+#include "sha256.h"
+
+/* Exit codes (DESIGN §7). */
+#define CLI_OK        0
+#define CLI_FAIL      1
+#define CLI_USAGE     2
+#define CLI_NOT_FOUND 3
+#define CLI_UNREACH   4
+
+#define CLI_MAX_POS   16
+#define CLI_MAX_OPTS  128
+#define CLI_MAX_IDS   256          /* scopes per rollout, groups per edit */
+#define CLI_CAS_TRIES 20           /* compare-and-set attempts per key */
+#define CLI_VALUE_MAX 65536        /* largest KV value we rewrite */
+#define CLI_EXE_MAX   (64u << 20)  /* pe_version's own limit */
+#define CLI_DEFAULT_TIMEOUT_MS 5000
+
+#define CLI_B_RELEASES "agent_releases"
+#define CLI_B_CONFIG   "agent_config"
+#define CLI_B_GROUPS   "agent_groups"
+#define CLI_B_STATUS   "agent_status"
+
+typedef struct cli_opt { const char *name, *val; } cli_opt;
+struct cli_cmd;
+
+/* The parsed command line and process-wide state (defined in cli.c). */
+typedef struct cli_state {
+    const char *servers, *user, *pass, *token, *ca, *cert, *key;
+    int json, help, version;
+    int64_t timeout_ms;             /* 0 = the command's default */
+    const char *pos[CLI_MAX_POS];   /* positional words, command words included */
+    int npos;
+    cli_opt opt[CLI_MAX_OPTS];      /* command options in command-line order */
+    int nopt;
+    const struct cli_cmd *cmd;
+    int nwords;                     /* positional words naming the command */
+    int con_out, con_err;           /* stdout / stderr are interactive consoles */
+    nats_conn *nc;                  /* opened by cli_connect, closed by wmain */
+} cli_state;
+extern cli_state cli_g;
+
+/* ---- cli.c: command-line access for the commands */
+const char *cli_arg(int i);                 /* i-th argument after the command words */
+const char *cli_opt_last(const char *name); /* last value of --name, or NULL */
+int cli_opt_has(const char *name);
+/* Usage error "kanade: <msg>; see 'kanade <cmd> --help'"; returns CLI_USAGE. */
+int cli_usage(const char *fmt, ...);
+/*
+** Collects the comma lists of every --opt1/--opt2 (alias, may be NULL) into
+** ids[] (order kept, duplicates dropped), each checked with scope_valid_id.
+** allow_empty accepts "" as no ids. Returns CLI_OK or a printed usage error.
+*/
+int cli_collect_ids(const char *opt1, const char *opt2, int allow_empty,
+                    char ids[][SCOPE_ID_MAX + 1], int cap, int *n);
+
+/* ---- cli_util.c: output */
+void cli_out_raw(int to_err, const char *s, size_t n);
+void cli_say(const char *fmt, ...);         /* stdout */
+void cli_warn(const char *fmt, ...);        /* stderr, as is */
+int cli_fail(int code, const char *fmt, ...); /* "kanade: <msg>" on stderr; returns code */
+/* Prints "<what>: <why>; <what to do>" for a NATS/JetStream failure and
+** returns the matching exit code. e may be NULL. */
+int cli_fail_nats(int rc, const js_err *e, const char *fmt, ...);
+
+/* Progress bar on an interactive console only (obj_progress_fn). total is
+** the size the caller knows, used when the store reports 0 (unknown);
+** last starts at -1. */
+typedef struct cli_progress { const char *label; uint64_t total; int last; } cli_progress;
+void cli_progress_cb(void *arg, uint64_t done, uint64_t total);
+void cli_progress_end(cli_progress *p);
+
+typedef void (*cli_render_fn)(json_w *w, void *arg);
+/* Renders JSON into a growing heap buffer and prints it as one line. */
+int cli_emit_json(cli_render_fn fn, void *arg);
+
+void cli_digest_str(const unsigned char d[SHA256_LEN], char out[SHA256_DIGEST_STR_LEN]);
+/* Age of unix-ms time at_ms as "3m12s"; "?" when !have. */
+void cli_fmt_age(int64_t at_ms, int have, char *out, size_t cap);
+/* String field of a JSON object; "" when absent, null or not a string. */
+void cli_json_field(const char *js, size_t len, const char *key, char *out, size_t cap);
+
+/* ---- cli_util.c: connection and buckets */
+int cli_connect(void);                      /* cli_g.nc from the global options */
+/* kanade's own KV buckets are created with their DESIGN §4 config on first
+** use; other buckets must exist (CLI_NOT_FOUND). */
+int cli_open_kv(const char *bucket, kv_bucket **out);
+/* agent_releases is created on first use; other stores must exist. */
+int cli_open_obj(const char *bucket, obj_store **out);
+
+/* ---- cli_util.c: KV helpers */
+typedef struct cli_kv_list { kv_entry *v; size_t n, cap; } cli_kv_list;
+void cli_kv_list_free(cli_kv_list *l);
+/* Every live value of the bucket; the caller frees l with cli_kv_list_free. */
+int cli_kv_read_all(kv_bucket *b, const char *bucket, cli_kv_list *l);
+
+/*
+** An edit for cli_kv_cas: given the key's current value (NULL when absent),
+** writes the new value (NUL-terminated) into out and returns 0, returns 1
+** when nothing changes (no write), or -1 with a message in err.
+*/
+typedef int (*cli_cas_edit_fn)(void *arg, const char *cur, size_t len, char *out, size_t cap,
+                               char *err, size_t errcap);
+typedef struct cli_cas_result {
+    int changed;                /* 1 when a new revision was written */
+    int retries;                /* compare-and-set conflicts survived */
+    uint64_t revision;          /* the revision now current */
+} cli_cas_result;
+/* Read-modify-write under compare-and-set, retried on a lost race. */
+int cli_kv_cas(kv_bucket *b, const char *bucket, const char *key, cli_cas_edit_fn edit,
+               void *arg, char *out, size_t cap, cli_cas_result *res);
+int cli_valid_kv_key(const char *k);        /* NATS KV key rules; 1 = valid */
+
+/* ---- cli_cmd.c: the commands */
+int cli_cmd_publish(void);
+int cli_cmd_rollout(void);
+int cli_cmd_current(void);
+int cli_cmd_status(void);
+int cli_cmd_agents(void);
+int cli_cmd_groups(void);
+int cli_cmd_releases(void);
+int cli_cmd_ping(void);
+int cli_cmd_obj_list(void);
+int cli_cmd_kv_get(void);
+int cli_cmd_kv_put(void);
+int cli_cmd_kv_del(void);
+#endif
