@@ -366,7 +366,8 @@ int cli_kv_read_all(kv_bucket *b, const char *bucket, cli_kv_list *l)
     return CLI_OK;
 }
 
-/* Test hook: widens the read-modify-write window so tests can force a race. */
+/* Test hook: holds the first read-modify-write open between its read and
+** its write, so tests/it_cli.sh can force two writers to overlap. */
 static int cas_delay_ms(void)
 {
     char v[32];
@@ -399,7 +400,7 @@ int cli_kv_cas(kv_bucket *b, const char *bucket, const char *key, cli_cas_edit_f
                   out, cap, err, sizeof err);
         if (er < 0) { kv_entry_clear(&cur); return cli_fail(CLI_FAIL, "%s/%s: %s", bucket, key, err); }
         if (er > 0) { res->revision = cur.revision; kv_entry_clear(&cur); return CLI_OK; }
-        if (delay > 0) Sleep((DWORD)delay);
+        if (delay > 0 && attempt == 0) Sleep((DWORD)delay);
         memset(&e, 0, sizeof e);
         if (rc == NATS_OK) rc = kv_update(b, key, out, strlen(out), cur.revision, &res->revision, &e);
         else rc = kv_create(b, key, out, strlen(out), &res->revision, &e);

@@ -277,17 +277,17 @@ check_eq "garbage scope left as it was" "$(kvget agent_config pcs.broken)" "not 
 
 echo "== rollout: concurrent writers to one scope lose nothing"
 # Writer J sets target 9.1.0 + jitter 5m; writer V sets target $AV only.
-# KANADE_TEST_CAS_DELAY_MS holds each read-modify-write open between its
-# read and its write: J for 1.5 s, V for 4 s. Both read the seed, J writes
-# first, V writes last from a stale read. With compare-and-set V's write is
-# refused and redone on J's value, so the jitter survives; a blind write
-# would drop it (checked by hand with a kv_put mutant). Rounds 3-4 race
-# without the hold.
+# KANADE_TEST_CAS_DELAY_MS holds each writer's first read-modify-write open
+# between its read and its write: J for 2.5 s, V for 5 s. Both read the
+# seed, J writes first, V writes last from a stale read. With compare-and-
+# set V's write is refused and redone on J's value, so the jitter survives;
+# a blind write would drop it (checked with a kv_put mutant: 3 failures).
+# Rounds 3-4 race without the hold.
 retries=0
 for round in 1 2 3 4; do
     run jetstream kv put agent_config pcs.race '{"heartbeat_interval":"30s"}'
     dj=; dv=
-    if [ "$round" -le 2 ]; then dj=1500; dv=4000; fi
+    if [ "$round" -le 2 ]; then dj=2500; dv=5000; fi
     KANADE_TEST_CAS_DELAY_MS=$dj wine "$K" agent rollout 9.1.0 --pcs race --jitter 5m --json >"$T_DIR/race1" 2>&1 &
     p1=$!
     KANADE_TEST_CAS_DELAY_MS=$dv wine "$K" agent rollout "$AV" --pcs race --json >"$T_DIR/race2" 2>&1 &
