@@ -815,7 +815,9 @@ int arun_body(void *arg)
         goto done;
     }
     svc_report_running();
-    if (!nats_is_connected(a->nc))
+    /* A reachable broker answers within milliseconds; only a longer wait
+    ** is worth a line (the connection keeps retrying in the background). */
+    if (nats_wait_connected(a->nc, 500) != NATS_OK)
         log_info("waiting for broker %s (retrying in the background)", a->cfg.nats_url);
     /* Whatever the reader thread already reported is handled on entry. */
     SetEvent(a->ev_conn);

@@ -5,6 +5,10 @@
 **       Subscribes to SUBJECT and prints the payload of the first message
 **       (one line). Exit 0, or 4 when nothing arrived within TIMEOUT_MS,
 **       or 1 when the broker cannot be reached.
+**   tool_agentcheck svc NAME
+**       Prints the service's state (STOPPED, START_PENDING, STOP_PENDING,
+**       RUNNING, ...) and its pid, or NOT_INSTALLED (exit 3). `wine sc
+**       query` sometimes prints nothing under Wine 8, so tests use this.
 */
 #include <windows.h>
 #include <stdio.h>
@@ -43,6 +47,35 @@ static int cmd_sub(const char *url, const char *subject, int timeout_ms)
     return rc == NATS_OK ? 0 : 4;
 }
 
+static int cmd_svc(const wchar_t *name)
+{
+    static const char *const states[] = { "?", "STOPPED", "START_PENDING", "STOP_PENDING",
+                                          "RUNNING", "CONTINUE_PENDING", "PAUSE_PENDING", "PAUSED" };
+    SC_HANDLE scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT), svc;
+    SERVICE_STATUS_PROCESS st;
+    DWORD need = 0;
+    if (!scm) { fprintf(stderr, "OpenSCManagerW: %lu\n", (unsigned long)GetLastError()); return 1; }
+    svc = OpenServiceW(scm, name, SERVICE_QUERY_STATUS);
+    if (!svc) {
+        DWORD code = GetLastError();
+        CloseServiceHandle(scm);
+        if (code == ERROR_SERVICE_DOES_NOT_EXIST) { printf("NOT_INSTALLED\n"); return 3; }
+        fprintf(stderr, "OpenServiceW: %lu\n", (unsigned long)code);
+        return 1;
+    }
+    if (!QueryServiceStatusEx(svc, SC_STATUS_PROCESS_INFO, (LPBYTE)&st, sizeof st, &need)) {
+        fprintf(stderr, "QueryServiceStatusEx: %lu\n", (unsigned long)GetLastError());
+        CloseServiceHandle(svc);
+        CloseServiceHandle(scm);
+        return 1;
+    }
+    printf("%s %lu\n", st.dwCurrentState < 8 ? states[st.dwCurrentState] : "?",
+           (unsigned long)st.dwProcessId);
+    CloseServiceHandle(svc);
+    CloseServiceHandle(scm);
+    return 0;
+}
+
 int wmain(int argc, wchar_t **argv)
 {
     char a2[1024], a3[1024];
@@ -50,6 +83,7 @@ int wmain(int argc, wchar_t **argv)
         if (win_to_utf8(argv[2], a2, sizeof a2) || win_to_utf8(argv[3], a3, sizeof a3)) return 2;
         return cmd_sub(a2, a3, _wtoi(argv[4]));
     }
-    fprintf(stderr, "usage: tool_agentcheck sub URL SUBJECT TIMEOUT_MS\n");
+    if (argc == 3 && wcscmp(argv[1], L"svc") == 0) return cmd_svc(argv[2]);
+    fprintf(stderr, "usage: tool_agentcheck sub URL SUBJECT TIMEOUT_MS | svc NAME\n");
     return 2;
 }
