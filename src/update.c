@@ -165,6 +165,7 @@ static struct {
     /* the current attempt (agent thread only) */
     int failures;
     int64_t retry_at_ms;
+    int64_t poll_at_ms;             /* next poll of the worker/helper; 0 = unset */
     int last_percent_reported;
     HANDLE helper;                  /* swap helper process, while swapping */
     int swap_target;                /* this start is the `to` of a live swap */
@@ -1081,7 +1082,7 @@ int upd_init(const upd_config *cfg)
     memset(&U.st, 0, sizeof U.st);
     U.notify = U.failures = U.last_percent_reported = 0;
     U.swap_target = U.self_gate = U.stopping = 0;
-    U.retry_at_ms = 0;
+    U.retry_at_ms = U.poll_at_ms = 0;
     if (U.helper) { CloseHandle(U.helper); U.helper = NULL; }
     U.cfg = *cfg;
     copy_str(U.exe, sizeof U.exe, cfg->exe_path);
@@ -1262,14 +1263,23 @@ static void on_target_impl(nats_conn *c, const char *target, const char *scope, 
     }
 }
 
+/* A poll deadline that stays put until upd_tick runs: the agent compares
+** the due time with its clock after waking, so "now + period" computed
+** afresh on every call would never be due. */
+static int64_t poll_due(int64_t now, int period_ms)
+{
+    if (U.poll_at_ms == 0) U.poll_at_ms = now + period_ms;
+    return U.poll_at_ms;
+}
+
 static int64_t next_due_impl(void)
 {
     int64_t now = win_unix_ms();
     if (state_is(UPD_SCHEDULED)) return U.st.scheduled_at_ms > now ? U.st.scheduled_at_ms : now;
-    if (state_is(UPD_DOWNLOADING)) return now + 200;
+    if (state_is(UPD_DOWNLOADING)) return poll_due(now, 200);
     if (state_is(UPD_FAILED) && U.retry_at_ms) return U.retry_at_ms > now ? U.retry_at_ms : now;
-    if (state_is(UPD_SWAPPING) || (state_is(UPD_MONITORING) && !U.self_gate)) return now + 500;
-    if (U.dl.thread) return now + 200;       /* reap a cancelled worker */
+    if (state_is(UPD_SWAPPING) || (state_is(UPD_MONITORING) && !U.self_gate)) return poll_due(now, 500);
+    if (U.dl.thread) return poll_due(now, 200);  /* reap a cancelled worker */
     return INT64_MAX;
 }
 
@@ -1319,6 +1329,7 @@ static void tick_swap(void)
 static void tick_impl(nats_conn *c)
 {
     int64_t now = win_unix_ms();
+    U.poll_at_ms = 0;
     if (!U.inited) return;
     if (state_is(UPD_SCHEDULED) && now >= U.st.scheduled_at_ms) {
         start_download(c);

@@ -327,6 +327,14 @@ static void t_recover_with_live_helper(void)
     TH_EQ_INT(win_read_all(path, 65536, &t, &n), 0);
     TH_CHECK(t && strstr(t, "\"phase\":\"healthy\"") != NULL);
     free(t);
+    {   /* the poll deadline holds still until the tick runs (the agent
+        ** compares it with its clock after waking up) */
+        int64_t d1 = upd_next_due_ms(), d2;
+        TH_CHECK(d1 != INT64_MAX && d1 <= win_unix_ms() + 500);
+        Sleep(30);
+        d2 = upd_next_due_ms();
+        TH_EQ_INT(d2, d1);
+    }
     upd_tick(NULL);                               /* helper alive, not done: wait */
     upd_get_status(&st);
     TH_EQ_STR(st.state, UPD_MONITORING);
