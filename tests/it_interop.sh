@@ -77,6 +77,14 @@ wait "$op"
 check_eq "our watcher sees nats.js's put and delete" "$(tr -d '\r' <"$D/ow.out" | tr '\n' '|')" \
     "READY|INIT_DONE|$r1 PUT live2.b two|$((r1 + 1)) DEL live2.b |"
 
+echo "# many keys written by nats.js"
+n kv-open many 3 >/dev/null
+n kv-fill many k 2000 >/dev/null
+check_eq "our keys lists all 2000" "$(t kv-keys many | grep -c '^k\.')" 2000
+t kv-watch many '>' 2000 60 >"$D/many.out" 2>&1
+check_eq "our watch: 2000 last values (second round), INIT_DONE right after the last" \
+    "$(grep -c ' PUT k\.[0-9]* v1$' "$D/many.out")/$(grep -n INIT_DONE "$D/many.out" | cut -d: -f1)" "2000/2002"
+
 echo "# object stores created by one side, opened by the other"
 check_eq "nats.js creates jso" "$(n obj-open jso)" "ok"
 check_eq "we open jso" "$(t obj-open jso)" "ok"

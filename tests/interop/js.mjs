@@ -3,7 +3,7 @@
 // test can swap the writer and the reader:
 //
 //   node js.mjs URL kv-open B [HIST] | kv-bind B | kv-get B K | kv-put B K V
-//   node js.mjs URL kv-del B K | kv-watch B SPEC COUNT SECONDS
+//   node js.mjs URL kv-del B K | kv-watch B SPEC COUNT SECONDS | kv-fill B PREFIX N
 //   node js.mjs URL obj-open B | obj-put B NAME FILE | obj-get B NAME FILE
 //   node js.mjs URL obj-info B NAME | obj-list B | obj-del B NAME
 //
@@ -63,6 +63,16 @@ try {
       } else {
         console.log(`${e.revision} ${e.created.getTime()} ${e.string()}`);
       }
+      break;
+    }
+    case "kv-fill": {
+      // kv-fill B PREFIX N: puts PREFIX.0 .. PREFIX.(N-1), each twice.
+      const kv = await kvBind(args[0]);
+      const n = Number(args[2]);
+      for (let round = 0; round < 2; round++) {
+        await Promise.all(Array.from({ length: n }, (_, i) => kv.put(`${args[1]}.${i}`, `v${round}`)));
+      }
+      console.log("ok");
       break;
     }
     case "kv-del": {
