@@ -54,7 +54,9 @@ int js_parse_ack(const char *reply, js_meta *out); /* 0 = parsed */
 ** Ordered push consumer (ADR-17): flow control answered in order, gap and
 ** missed-heartbeat detection, and recreation from the last stream sequence
 ** + 1 on a gap, a stall or a reconnect. Data messages only come out of
-** js_ordered_next; control messages are consumed inside.
+** js_ordered_next; control messages are consumed inside. Memory: the
+** subscription queue holds at most the server's flow-control window
+** (nats-server grows it up to 32 MiB), never a whole large object.
 */
 typedef struct js_ordered js_ordered;
 typedef struct js_ordered_cfg {

@@ -48,7 +48,8 @@ int obj_put_file(obj_store *s, const char *name, const char *path_utf8,
 */
 int obj_get(obj_store *s, const char *name, obj_write_fn wr, void *warg,
             obj_progress_fn pr, void *parg, obj_info *info, js_err *e);
-/* obj_get into path (flushed to disk); on any failure the file is deleted. */
+/* obj_get into path (flushed to disk); on any failure after the file was
+** created it is deleted. A missing or deleted object leaves path untouched. */
 int obj_get_file(obj_store *s, const char *name, const char *path_utf8,
                  obj_progress_fn pr, void *parg, obj_info *info, js_err *e);
 
