@@ -987,7 +987,7 @@ static void drop(nats_conn *c)
     EnterCriticalSection(&c->mu);
     c->up = 0;
     close_sock_locked(c);
-    fail_reqs(c, NULL, NATS_ERR_CONN);
+    fail_reqs(c, NULL, c->closing ? NATS_ERR_CLOSED : NATS_ERR_CONN);
     WakeAllConditionVariable(&c->state_cv);
     LeaveCriticalSection(&c->mu);
     LeaveCriticalSection(&c->wmu);

@@ -49,6 +49,19 @@ check_eq "publisher" "$o" "published 3"
 wait "$PID_subA"
 check_eq "subscriber got 3 messages" "$(out subA | grep -c '^msg test.a len=11 .*data=hello world$')" 3
 
+echo "# slow consumer bound"
+o=$(tool $S --timeout 30000 slow slow.x)
+check_match "queue bounded at 65536 messages" "$o" '^queued 65536 of 70000$'
+check_match "slow consumer recorded" "$o" "slow consumer on 'slow.x'"
+check_match "delivery resumes once drained" "$o" 'after draining rc=OK data=again'
+
+echo "# nats_close wakes blocked calls"
+o=$(tool $S closewake cw.x)
+check_match "blocked sub_next returns CLOSED" "$o" 'sub_next rc=CLOSED after [0-9]+ ms'
+check_match "blocked request returns CLOSED" "$o" 'request rc=CLOSED after [0-9]+ ms'
+check_match "close is bounded" "$o" 'close took [0-9]{1,4} ms'
+check_match "handles outlive the connection" "$o" 'after close: sub_next rc=CLOSED unsubscribe rc=OK'
+
 echo "# max_payload"
 o=$(tool $S maxpayload mp.x)
 check_match "exactly max_payload is delivered" "$o" 'exact received rc=OK len=1048576'

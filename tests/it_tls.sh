@@ -18,7 +18,7 @@ mkdir -p "$P/newcerts"
     q openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 -subj "/CN=Kanade Test CA" $ca_ext
     q openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca2.key -out ca2.pem -days 3650 -subj "/CN=Unrelated EC CA" $ca_ext
     cat ca2.pem ca.pem > bundle.pem
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' > srv.ext
+    printf 'subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' > srv.ext
     printf 'subjectAltName=DNS:nats.example\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n' > other.ext
     printf 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature\n' > cli.ext
     # server (RSA), the same name-less one, an EC server under the EC CA
@@ -81,11 +81,18 @@ NATS_PORT= NATS_SD=
 nats_start
 PLAIN=$NATS_PORT
 
+# the good server once more, on the IPv6 loopback
+V6=$(free_port)
+nats-server -p "$V6" -a ::1 -c "$T_DIR/good.conf" >>"$T_DIR/nats-v6.log" 2>&1 &
+T_PIDS+=("$!")
+for i in $(seq 1 50); do (exec 3<>"/dev/tcp/::1/$V6") 2>/dev/null && break; sleep 0.1; done
+
 G="tls://127.0.0.1:$PORT_good"
 echo "# good chain and name"
 check_match "tls:// by IP (iPAddress SAN)" "$(tool --server "$G" --ca "$P/ca.pem" conn)" '^connected max_payload=1048576'
 check_match "tls:// by DNS name (dNSName SAN)" "$(tool --server "tls://localhost:$PORT_good" --ca "$P/ca.pem" conn)" '^connected '
 check_match "nats:// upgraded because the server requires TLS" "$(tool --server "nats://127.0.0.1:$PORT_good" --ca "$P/ca.pem" conn)" '^connected '
+check_match "tls://[::1] (IPv6 iPAddress SAN)" "$(tool --server "tls://[::1]:$V6" --ca "$P/ca.pem" conn)" '^connected '
 check_match "CA bundle with an unrelated CA first" "$(tool --server "$G" --ca "$P/bundle.pem" conn)" '^connected '
 check_match "EC server chain under an EC trust anchor" "$(tool --server "tls://127.0.0.1:$PORT_ec" --ca "$P/ca2.pem" conn)" '^connected '
 o=$(tool --server "$G" --ca "$P/ca.pem" --timeout 20000 roundtrip tls.rt 32)

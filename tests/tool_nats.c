@@ -13,6 +13,9 @@
 **   tool_nats [options] stay SECONDS            stay connected, report PINGs survived
 **   tool_nats [options] watch SUBJ N            like sub, printing connection events
 **   tool_nats [options] perm DENIED ALLOWED     -ERR permissions: connection stays up
+**   tool_nats [options] slow SUBJ               overfill a subscription: slow consumer
+**   tool_nats [options] closewake SUBJ          nats_close wakes blocked calls
+**   tool_nats [options] bench SUBJ MB SIZE      pub/sub throughput and request latency
 **
 ** Options: --server URLS --user U --pass P --token T --ca F --cert F --key F
 **   --timeout MS (requests/waits, default 5000) --ping MS --pings-out N
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <windows.h>
+#include <process.h>
 #include "nats.h"
 #include "win.h"
 
@@ -337,6 +341,143 @@ static int cmd_perm(const char *denied, const char *allowed)
     return 0;
 }
 
+/* Publishes past the queue bound without reading: drops, slow consumer. */
+static int cmd_slow(const char *subj)
+{
+    nats_conn *c = connect_or_print();
+    nats_sub *s = NULL;
+    nats_msg *m = NULL;
+    int i, rc, got = 0;
+    if (!c) return 1;
+    rc = nats_subscribe(c, subj, NULL, &s);
+    for (i = 0; i < 70000 && rc == 0; i++) rc = nats_publish(c, subj, NULL, "0123456789", 10);
+    if (rc == 0) rc = nats_flush(c, 30000);
+    if (rc) return fail(rc, "publish", c);
+    printf("error after overfill: %s\n", nats_last_error(c));
+    while (nats_sub_next(s, 0, &m) == NATS_OK) { nats_msg_free(m); got++; }
+    printf("queued %d of 70000\n", got);
+    rc = nats_publish(c, subj, NULL, "again", 5);
+    if (rc == 0) rc = nats_sub_next(s, timeout_ms, &m);
+    printf("after draining rc=%s data=%s\n", rc_name(rc), rc == 0 ? (const char *)m->data : "-");
+    nats_msg_free(m);
+    nats_unsubscribe(s);
+    nats_close(c);
+    return 0;
+}
+
+typedef struct waiter { nats_conn *c; nats_sub *s; const char *subj; int rc; uint64_t ms; } waiter;
+
+static unsigned __stdcall wait_next(void *arg)
+{
+    waiter *w = (waiter *)arg;
+    nats_msg *m = NULL;
+    uint64_t t0 = win_tick_ms();
+    w->rc = nats_sub_next(w->s, 30000, &m);
+    w->ms = win_tick_ms() - t0;
+    nats_msg_free(m);
+    return 0;
+}
+
+static unsigned __stdcall wait_req(void *arg)
+{
+    waiter *w = (waiter *)arg;
+    nats_msg *m = NULL;
+    uint64_t t0 = win_tick_ms();
+    w->rc = nats_request(w->c, w->subj, NULL, 0, "x", 1, 30000, &m);
+    w->ms = win_tick_ms() - t0;
+    nats_msg_free(m);
+    return 0;
+}
+
+/* Two threads block (sub_next, request to a silent subscriber); nats_close wakes both. */
+static int cmd_closewake(const char *subj)
+{
+    nats_conn *c = connect_or_print();
+    waiter a, b;
+    HANDLE th[2];
+    nats_sub *silent = NULL;
+    uint64_t t0;
+    int rc;
+    if (!c) return 1;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    rc = nats_subscribe(c, subj, NULL, &a.s);
+    if (rc == 0) rc = nats_subscribe(c, "closewake.silent", NULL, &silent);
+    if (rc == 0) rc = nats_flush(c, timeout_ms);
+    if (rc) return fail(rc, "subscribe", c);
+    b.c = c;
+    b.subj = "closewake.silent";
+    th[0] = (HANDLE)_beginthreadex(NULL, 0, wait_next, &a, 0, NULL);
+    th[1] = (HANDLE)_beginthreadex(NULL, 0, wait_req, &b, 0, NULL);
+    Sleep(700);
+    t0 = win_tick_ms();
+    nats_close(c);
+    printf("close took %lu ms\n", (unsigned long)(win_tick_ms() - t0));
+    WaitForMultipleObjects(2, th, TRUE, 10000);
+    printf("sub_next rc=%s after %lu ms\n", rc_name(a.rc), (unsigned long)a.ms);
+    printf("request rc=%s after %lu ms\n", rc_name(b.rc), (unsigned long)b.ms);
+    {
+        nats_msg *m = NULL;
+        int r1 = nats_sub_next(a.s, 0, &m);     /* the handle outlives the connection */
+        int r2 = nats_unsubscribe(a.s);
+        printf("after close: sub_next rc=%s unsubscribe rc=%s\n", rc_name(r1), rc_name(r2));
+    }
+    nats_unsubscribe(silent);
+    CloseHandle(th[0]);
+    CloseHandle(th[1]);
+    return 0;
+}
+
+/* Throughput of MB megabytes in SIZE-byte messages through one connection, and request RTT. */
+static int cmd_bench(const char *subj, int mb, int size)
+{
+    nats_conn *c = connect_or_print();
+    nats_sub *s = NULL;
+    unsigned char *buf;
+    int n, i, got = 0, rc;
+    uint64_t t0, t1, bytes = 0;
+    if (!c) return 1;
+    if (size <= 0 || (size_t)size > nats_max_payload(c)) size = (int)nats_max_payload(c);
+    n = (int)(((uint64_t)mb << 20) / (uint64_t)size);
+    buf = (unsigned char *)malloc((size_t)size);
+    if (!buf) return fail(NATS_ERR_NOMEM, "alloc", c);
+    memset(buf, 'b', (size_t)size);
+    rc = nats_subscribe(c, subj, NULL, &s);
+    if (rc == 0) rc = nats_flush(c, timeout_ms);
+    if (rc) return fail(rc, "subscribe", c);
+    t0 = win_tick_ms();
+    for (i = 0; i < n; i++) {
+        nats_msg *m = NULL;
+        rc = nats_publish(c, subj, NULL, buf, (size_t)size);
+        if (rc) return fail(rc, "publish", c);
+        /* keep at most 16 in flight so the queue stays small */
+        while (i - got >= 16 && nats_sub_next(s, timeout_ms, &m) == NATS_OK) { bytes += m->len; nats_msg_free(m); got++; }
+    }
+    while (got < n) {
+        nats_msg *m = NULL;
+        if (nats_sub_next(s, timeout_ms, &m) != NATS_OK) break;
+        bytes += m->len;
+        nats_msg_free(m);
+        got++;
+    }
+    t1 = win_tick_ms();
+    printf("pubsub %d x %d bytes: %.1f MB/s (%lu ms)\n", got, size,
+           (double)bytes / 1048576.0 / ((double)(t1 - t0 ? t1 - t0 : 1) / 1000.0), (unsigned long)(t1 - t0));
+    t0 = win_tick_ms();
+    for (i = 0; i < 500; i++) {
+        nats_msg *m = NULL;
+        rc = nats_request(c, "$JS.API.INFO", NULL, 0, NULL, 0, timeout_ms, &m);
+        nats_msg_free(m);
+        if (rc) { printf("request rc=%s: %s\n", rc_name(rc), nats_last_error(c)); break; }
+    }
+    t1 = win_tick_ms();
+    printf("request round trip: %.3f ms average over %d\n", (double)(t1 - t0) / (i ? i : 1), i);
+    free(buf);
+    nats_unsubscribe(s);
+    nats_close(c);
+    return got == n ? 0 : 1;
+}
+
 int wmain(int argc, wchar_t **argv)
 {
     static char args[64][1024];
@@ -384,6 +525,9 @@ int wmain(int argc, wchar_t **argv)
     if (strcmp(cmd, "maxpayload") == 0 && n >= 2) return cmd_maxpayload(a[1]);
     if (strcmp(cmd, "stay") == 0 && n >= 2) return cmd_stay(atoi(a[1]));
     if (strcmp(cmd, "perm") == 0 && n >= 3) return cmd_perm(a[1], a[2]);
+    if (strcmp(cmd, "slow") == 0 && n >= 2) return cmd_slow(a[1]);
+    if (strcmp(cmd, "closewake") == 0 && n >= 2) return cmd_closewake(a[1]);
+    if (strcmp(cmd, "bench") == 0 && n >= 4) return cmd_bench(a[1], atoi(a[2]), atoi(a[3]));
     printf("error ARG: unknown command or missing arguments: %s\n", cmd);
     return 2;
 }
