@@ -65,7 +65,12 @@ for f in agent-0.1.0 agent-0.1.1 agent-0.1.2 bad_exit-0.1.9; do
 done
 wine "$PF/kanade-agent.exe" install --config 'C:\ProgramData\Kanade\config\agent.conf' \
     --nats-url "$URL" --id canary-01 >/dev/null 2>&1 || die "install failed"
-wine sc start KanadeAgent >/dev/null 2>&1
+# A fresh prefix's SCM refuses StartService for a few seconds: retry.
+for _ in $(seq 1 30); do
+    wine sc start KanadeAgent >/dev/null 2>&1
+    wine sc query KanadeAgent 2>/dev/null | grep -q RUNNING && break
+    sleep 1
+done
 for _ in $(seq 1 120); do [ "$(ping_version)" = 0.1.0 ] && break; sleep 0.5; done
 [ "$(ping_version)" = 0.1.0 ] || die "the agent does not answer"
 

@@ -57,7 +57,12 @@ mkdir -p "$PF"
 cp build/kanade-agent.exe "$PF/kanade-agent.exe"
 wine "$PF/kanade-agent.exe" install --config 'C:\ProgramData\Kanade\config\agent.conf' \
     --nats-url "$KANADE_NATS_URL" --id canary-01 2>&1 | tr -d '\r' || die "install failed"
-wine sc start KanadeAgent >/dev/null 2>&1
+# A fresh prefix's SCM refuses StartService for a few seconds: retry.
+for _ in $(seq 1 30); do
+    wine sc start KanadeAgent >/dev/null 2>&1
+    wine sc query KanadeAgent 2>/dev/null | grep -q RUNNING && break
+    sleep 1
+done
 for _ in $(seq 1 120); do K ping canary-01 --timeout 1s >/dev/null && break; sleep 0.5; done
 
 step "kanade ping canary-01"

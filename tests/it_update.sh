@@ -35,7 +35,11 @@ agent_fixture bad_exit 0.1.9 "$VERS/bad_exit-0.1.9.exe" \
     && agent_fixture bad_nobroker 0.1.8 "$VERS/bad_nobroker-0.1.8.exe" \
     || { bad "build fixtures"; t_summary; exit 1; }
 declare -A SHA
-for v in 0.1.0 0.1.1 0.1.2 0.1.3; do SHA[$v]=$(sha256sum "$VERS/agent-$v.exe" | cut -d' ' -f1); done
+declare -A DIGEST   # the status reports exe_sha256 in the NATS digest form
+for v in 0.1.0 0.1.1 0.1.2 0.1.3; do
+    SHA[$v]=$(sha256sum "$VERS/agent-$v.exe" | cut -d' ' -f1)
+    DIGEST[$v]=$(python3 -c 'import base64,sys; print("SHA-256=" + base64.urlsafe_b64encode(bytes.fromhex(sys.argv[1])).decode())' "${SHA[$v]}")
+done
 echo "builds ready ($((SECONDS - T_START))s)"
 
 # ---- world --------------------------------------------------------------
@@ -84,6 +88,17 @@ version_is() { [ "$(ping_field agent_version)" = "$1" ]; }
 state_is() { [ "$(status_field update_state)" = "$1" ]; }
 log_has() { since_mark | grep -Eq -- "$1"; }
 svc_is() { [ "$(svc_state)" = "$1" ]; }
+# start_svc: sc start, retried: a fresh prefix's SCM refuses it for a few
+# seconds (DESIGN §9), and a service still stopping refuses it too.
+start_svc() {
+    local t0=$SECONDS
+    while [ $((SECONDS - t0)) -lt 30 ]; do
+        w sc start KanadeAgent >/dev/null 2>&1
+        svc_is RUNNING && return 0
+        sleep 1
+    done
+    return 1
+}
 rollout() { K agent rollout "$@" >"$T_DIR/rollout.out" 2>&1 || { echo "rollout $*: $(cat "$T_DIR/rollout.out")"; return 1; }; }
 hook() { mkdir -p "$HOOKS"; printf '%s\n' "$2" > "$HOOKS/$1"; }
 unhook() { rm -f "$HOOKS/$1"; }
@@ -93,7 +108,7 @@ expect_on() {
     local v=$1 s=$2
     check_eq "$s: exe on disk is the $v build" "$(sha "$EXE")" "${SHA[$v]}"
     check_eq "$s: ping reports $v" "$(ping_field agent_version)" "$v"
-    check_eq "$s: status exe_sha256 is the $v build" "$(status_field exe_sha256)" "${SHA[$v]}"
+    check_eq "$s: status exe_sha256 is the $v build" "$(status_field exe_sha256)" "${DIGEST[$v]}"
 }
 # swap_to VERSION SCENARIO [rollout args...]: rolls out and waits for done.
 swap_to() {
@@ -125,7 +140,7 @@ if grep -q '^\[update\]' "$PD/config/agent.conf"; then
 else
     printf '\n[update]\nhealth_timeout = 20\n' >> "$PD/config/agent.conf"
 fi
-w sc start KanadeAgent >/dev/null 2>&1
+start_svc
 wait_for 60 "first ping" version_is 0.1.0
 expect_on 0.1.0 "install"
 echo "installed ($((SECONDS - T_START))s)"
@@ -166,7 +181,7 @@ AT1=$(jfield sched_at_ms < "$DATA/update-state.json")
 check_match "jitter: moment persisted in the state file" "$AT1" '^[0-9]{13}$'
 w sc stop KanadeAgent >/dev/null 2>&1
 wait_for 30 "stopped" svc_is STOPPED
-w sc start KanadeAgent >/dev/null 2>&1
+start_svc
 wait_for 60 "scheduled again" state_is scheduled
 check_eq "jitter: restart keeps the chosen moment" "$(jfield sched_at_ms < "$DATA/update-state.json")" "$AT1"
 check_match "jitter: log says it kept the moment" "$(since_mark)" "keeping the moment chosen before the restart"
@@ -276,7 +291,7 @@ rollout 0.1.2 --pcs canary-01 || bad "rollout 0.1.2"
 wait_for 60 "helper exits after stop" log_has "TEST HOOK swap-abort-at=stopped"
 wait_for 30 "service stopped" svc_is STOPPED
 check_eq "killed after stop: exe untouched" "$(sha "$EXE")" "${SHA[0.1.1]}"
-w sc start KanadeAgent >/dev/null 2>&1
+start_svc
 wait_for 30 "recovered" log_has "interrupted at phase stopped"
 wait_for 120 "ping shows 0.1.2" version_is 0.1.2
 wait_for 20 "done" state_is done
@@ -289,7 +304,7 @@ wait_for 60 "helper exits after replace" log_has "TEST HOOK swap-abort-at=replac
 wait_for 30 "service stopped" svc_is STOPPED
 check_eq "killed after replace: exe is the complete 0.1.3" "$(sha "$EXE")" "${SHA[0.1.3]}"
 check_eq "killed after replace: exe.old is 0.1.2" "$(sha "$EXE.old")" "${SHA[0.1.2]}"
-w sc start KanadeAgent >/dev/null 2>&1
+start_svc
 wait_for 60 "ping shows 0.1.3" version_is 0.1.3
 wait_for 20 "done" state_is done
 expect_on 0.1.3 "killed after replace"
@@ -310,7 +325,7 @@ wait_for 30 "stopped" svc_is STOPPED
 rollout 0.1.2 --pcs canary-01 || bad "rollout 0.1.2"
 nats_stop
 log_mark
-w sc start KanadeAgent >/dev/null 2>&1
+start_svc
 sleep 30
 check_eq "cold broker: still 0.1.1 without a broker" "$(sha "$EXE")" "${SHA[0.1.1]}"
 check_match "cold broker: agent waits for the broker" "$(since_mark)" "waiting for broker|disconnected|connect"
