@@ -218,18 +218,23 @@ static int rm_tree(const wchar_t *dir)
     wchar_t pat[WIN_PATH_MAX], child[WIN_PATH_MAX];
     WIN32_FIND_DATAW fd;
     HANDLE h;
-    int rc = 0;
+    int rc = 0, n;
     DWORD attr = GetFileAttributesW(dir);
     if (attr == INVALID_FILE_ATTRIBUTES) return 0;
     if (!(attr & FILE_ATTRIBUTE_REPARSE_POINT)) {
-        _snwprintf(pat, WIN_PATH_MAX, L"%ls\\*", dir);
-        pat[WIN_PATH_MAX - 1] = 0;
-        h = FindFirstFileW(pat, &fd);
+        n = _snwprintf(pat, WIN_PATH_MAX, L"%ls\\*", dir);
+        h = n < 0 || n >= WIN_PATH_MAX ? INVALID_HANDLE_VALUE : FindFirstFileW(pat, &fd);
         if (h != INVALID_HANDLE_VALUE) {
             do {
                 if (wcscmp(fd.cFileName, L".") == 0 || wcscmp(fd.cFileName, L"..") == 0) continue;
-                _snwprintf(child, WIN_PATH_MAX, L"%ls\\%ls", dir, fd.cFileName);
-                child[WIN_PATH_MAX - 1] = 0;
+                /* A name that does not fit is left alone (and reported):
+                ** acting on a truncated path could hit another file. */
+                n = _snwprintf(child, WIN_PATH_MAX, L"%ls\\%ls", dir, fd.cFileName);
+                if (n < 0 || n >= WIN_PATH_MAX) {
+                    if (!rc) win_err_set("path too long under the folder being deleted");
+                    rc = 1;
+                    continue;
+                }
                 if (fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
                     if (rm_tree(child) != 0) rc = 1;
                 } else {
