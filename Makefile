@@ -109,7 +109,7 @@ fuzz: deps fuzzers
 demo: deps
 	@bash scripts/demo.sh
 
-bench: deps all
+bench: deps units
 	@BUILD=$(BUILD) bash bench/run.sh
 
 clean:
