@@ -696,7 +696,11 @@ static int feed_raw(nats_conn *c, const unsigned char *raw, size_t n)
             rc = process(c, c->plain, got);
             if (rc) return rc;
         }
-        if (got == 0 && (off == n || used == 0)) break;
+        if (got == 0 && off == n) break;
+        if (got == 0 && used == 0) {                /* never drop bytes silently */
+            set_err(c, "%s: TLS engine stopped taking input", c->cur_srv ? c->cur_srv->url : "server");
+            return NATS_ERR_CONN;
+        }
     }
     return NATS_OK;
 }
@@ -1113,7 +1117,7 @@ static void conn_free(nats_conn *c)
     if (c->sock != INVALID_SOCKET) closesocket(c->sock);
     tls_close(c->tls);
     tls_config_free(c->tlscfg);
-    for (i = 0; i < c->nservers; i++) {
+    for (i = 0; i < MAX_SERVERS; i++) {            /* also a half-parsed entry */
         free(c->servers[i].user);
         free(c->servers[i].pass);
         free(c->servers[i].token);
