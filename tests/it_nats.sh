@@ -85,10 +85,15 @@ ping_interval: "1s"
 ping_max: 2
 EOF
 )
-start_server ping -c "$f"
+start_server ping -c "$f" -DV
 o=$(tool --server "$URL_ping" stay 5)
-check_match "5 server PINGs answered: same connection" "$o" 'stayed 5 s flush=OK connected=1 gen=1'
+check_match "5 s of server PINGs: same connection" "$o" 'stayed 5 s flush=OK connected=1 gen=1'
 check_nomatch "no disconnect" "$o" 'event disconnected'
+tr=$(grep -E -- '->> \[PING\]|<<- \[PONG\]' "$T_DIR/nats-$PORT_ping.log")
+check "server trace: it sent at least 3 PINGs" test "$(printf '%s\n' "$tr" | grep -c -- '->> \[PING\]')" -ge 3
+# (the last PING may cross our close)
+check "server trace: every PING got our PONG" test "$(printf '%s\n' "$tr" | grep -c -- '<<- \[PONG\]')" -ge "$(( $(printf '%s\n' "$tr" | grep -c -- '->> \[PING\]') - 1 ))"
+check_match "server trace: our CONNECT" "$(grep -m1 -- '<<- \[CONNECT' "$T_DIR/nats-$PORT_ping.log")" '"verbose":false,"pedantic":false,.*"lang":"c",.*"protocol":1,"headers":true,"no_responders":true'
 o=$(tool $S --ping 300 stay 2)
 check_match "our keepalive PINGs (300 ms) answered by the server" "$o" 'stayed 2 s flush=OK connected=1 gen=1'
 
