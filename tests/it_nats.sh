@@ -162,6 +162,14 @@ o=$(tool --server "$URL_perm" conn)
 check_match "no credentials: AUTH, says credentials are needed" "$o" '^error AUTH: .*requires credentials'
 o=$(tool --server "nats://a:b@127.0.0.1:$PORT_perm" conn)
 check_match "user:pass in the URL" "$o" '^connected '
+f=$(conf quote <<'EOF'
+authorization { users = [ {user: "q", password: "pa\"ss\\wörd"} ] }
+EOF
+)
+start_server quote -c "$f"
+check_match "password with quote, backslash, non-ASCII: JSON-escaped in CONNECT" \
+    "$(tool --server "$URL_quote" --user q --pass 'pa"ss\wörd' conn)" '^connected '
+check_match "  and a near miss is refused" "$(tool --server "$URL_quote" --user q --pass 'pa"ss\word' conn)" '^error AUTH'
 f=$(conf token <<'EOF'
 authorization { token: "s3cr3t" }
 EOF
