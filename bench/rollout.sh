@@ -46,7 +46,9 @@ for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && br
 URL="nats://127.0.0.1:$PORT"
 export WINEPREFIX="$B/wineprefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 wineboot -i >/dev/null 2>&1
-wineserver -p >/dev/null 2>&1
+# Restart the persistent wineserver once: a freshly booted prefix can run two
+# services.exe, and Wine then ends the services whenever no process is left.
+wineserver -p >/dev/null 2>&1; wineserver -k >/dev/null 2>&1; wineserver -p >/dev/null 2>&1
 
 K() { wine "$BUILD/kanade.exe" --server "$URL" "$@" 2>/dev/null | tr -d '\r'; return "${PIPESTATUS[0]}"; }
 PF="$WINEPREFIX/drive_c/Program Files/Kanade"

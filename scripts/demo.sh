@@ -45,7 +45,9 @@ echo "$KANADE_NATS_URL (pid $NATS_PID, store $DEMO/js)"
 step "creating a fresh Wine prefix (wineboot takes ~10 s)"
 export WINEPREFIX="$DEMO/wineprefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 wineboot -i >/dev/null 2>&1
-wineserver -p >/dev/null 2>&1
+# Restart the persistent wineserver once: a freshly booted prefix can run two
+# services.exe, and Wine then ends the services whenever no process is left.
+wineserver -p >/dev/null 2>&1; wineserver -k >/dev/null 2>&1; wineserver -p >/dev/null 2>&1
 echo "$WINEPREFIX"
 
 K() { wine "$ROOT/build/kanade.exe" "$@" 2>&1 | tr -d '\r'; return "${PIPESTATUS[0]}"; }

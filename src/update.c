@@ -129,6 +129,9 @@ typedef struct pstate {
     int64_t fresh_since_ms;
     int fresh_unclean;
     int running;                    /* 1 until a clean stop */
+    char rb_version[VER_CAP];       /* the last version rolled back: reported as
+                                       rolled_back (not just quarantined) while
+                                       it stays the target, across restarts */
 } pstate;
 
 /* ---- one swap (update.json) ------------------------------------------- */
@@ -169,6 +172,9 @@ static struct {
     int last_percent_reported;
     HANDLE helper;                  /* swap helper process, while swapping */
     int swap_target;                /* this start is the `to` of a live swap */
+    int has_deferred;               /* a target that arrived during a swap */
+    char def_target[VER_CAP], def_scope[80];
+    int64_t def_jitter_ms;
     int self_gate;                  /* helper gone: reaching the broker = done */
 
     /* the download worker (shared under lock) */
@@ -379,6 +385,8 @@ static void state_load(void)
         if (json_get_int(&d, 0, "fresh_unclean", &v) == JSON_OK) U.ps.fresh_unclean = (int)v;
     } else U.ps.fresh_version[0] = 0;
     json_get_bool(&d, 0, "running", &U.ps.running);
+    if (json_get_str(&d, 0, "rb_version", U.ps.rb_version, sizeof U.ps.rb_version) != JSON_OK)
+        U.ps.rb_version[0] = 0;
     free(text);
 }
 
@@ -410,6 +418,7 @@ static int state_save(void)
         json_w_kint(&w, "fresh_unclean", U.ps.fresh_unclean);
     }
     json_w_kbool(&w, "running", U.ps.running);
+    if (U.ps.rb_version[0]) json_w_kstr(&w, "rb_version", U.ps.rb_version);
     json_w_obj_close(&w);
     if (w.err) { log_error("update: state too large to write"); return 1; }
     if (win_write_atomic(U.state_path, buf, w.len) != 0) {
@@ -1045,7 +1054,9 @@ static int recover(void)
             ** helper writes nothing after "rolled_back", so the record can
             ** be archived even while it is still alive. */
             const char *why = j.reason[0] ? j.reason : "rolled back";
-            if (!q_find(j.to)) { q_add(j.to, why); state_save(); }
+            if (!q_find(j.to)) q_add(j.to, why);
+            copy_str(U.ps.rb_version, sizeof U.ps.rb_version, j.to);
+            state_save();
             log_event(LOG_WARN, "self-update: rolled back from %s to %s: %s", j.to, j.from, why);
             set_state(UPD_ROLLED_BACK, why);
             job_archive();
@@ -1071,6 +1082,16 @@ static int recover(void)
 
 /* ---- the public agent-side API ---------------------------------------- */
 
+static void on_target_impl(nats_conn *c, const char *target, const char *scope, int64_t jitter_ms);
+
+/* Once a swap has an outcome, evaluates the target that arrived meanwhile. */
+static void apply_deferred(void)
+{
+    if (!U.has_deferred || state_is(UPD_SWAPPING) || state_is(UPD_MONITORING)) return;
+    U.has_deferred = 0;
+    on_target_impl(NULL, U.def_target, U.def_scope, U.def_jitter_ms);
+}
+
 int upd_init(const upd_config *cfg)
 {
     int prev_unclean, rc;
@@ -1081,7 +1102,7 @@ int upd_init(const upd_config *cfg)
     ** from a clean slate, like a new process would. */
     memset(&U.st, 0, sizeof U.st);
     U.notify = U.failures = U.last_percent_reported = 0;
-    U.swap_target = U.self_gate = U.stopping = 0;
+    U.swap_target = U.self_gate = U.stopping = U.has_deferred = 0;
     U.retry_at_ms = U.poll_at_ms = 0;
     if (U.helper) { CloseHandle(U.helper); U.helper = NULL; }
     U.cfg = *cfg;
@@ -1146,6 +1167,7 @@ static void on_connected_impl(void)
         log_info("update: %s reached the broker: swap completed without the helper", U.version);
         job_archive();
         set_state(UPD_DONE, NULL);
+        apply_deferred();
         return;
     }
     if (!U.swap_target) return;
@@ -1183,6 +1205,7 @@ static void on_target_impl(nats_conn *c, const char *target, const char *scope, 
             log_info("update: quarantine of %s lifted: the operator rolled out another target and then %s again",
                      target, target);
             q_remove(target);
+            if (streq(U.ps.rb_version, target)) U.ps.rb_version[0] = 0;
             dirty = 1;
             EnterCriticalSection(&U.lock);
             q_json(U.st.quarantined, sizeof U.st.quarantined);
@@ -1193,21 +1216,26 @@ static void on_target_impl(nats_conn *c, const char *target, const char *scope, 
     if (dirty) state_save();
 
     if (state_is(UPD_SWAPPING) || state_is(UPD_MONITORING)) {
+        /* A swap cannot be cancelled half-way: the newest target is kept
+        ** and evaluated once this swap has an outcome (apply_deferred). */
         if (!streq(target, U.st.target))
             log_info("update: target is now %s (scope %s); evaluated after the running swap to %s",
                      target[0] ? target : "(unset)", scope, U.st.target);
+        U.has_deferred = 1;
+        copy_str(U.def_target, sizeof U.def_target, target);
+        copy_str(U.def_scope, sizeof U.def_scope, scope);
+        U.def_jitter_ms = jitter_ms;
         return;
     }
     if (!target[0] || streq(target, U.version)) {
+        /* Nothing to do. "done" when this build came in by a swap (also
+        ** after a restart: the fresh-swap record says so), else idle. */
         int had = !state_is(UPD_IDLE) && !state_is(UPD_DONE) && !state_is(UPD_ROLLED_BACK);
+        const char *want = target[0] && (streq(U.ps.fresh_version, U.version)
+                           || (state_is(UPD_DONE) && streq(U.st.target, target))) ? UPD_DONE : UPD_IDLE;
         if (had || U.dl.thread) cancel_attempt(target[0] ? "target equals the running version" : "target unset");
-        if (!streq(U.st.target, target)) {
-            int keep = state_is(UPD_ROLLED_BACK) || (state_is(UPD_DONE) && streq(U.st.target, target));
-            set_target(target);
-            if (!keep) set_state(UPD_IDLE, NULL);
-        } else if (had) {
-            set_state(UPD_IDLE, NULL);
-        }
+        set_target(target);
+        if (!state_is(want)) set_state(want, NULL);
         return;
     }
     q = q_find(target);
@@ -1216,7 +1244,8 @@ static void on_target_impl(nats_conn *c, const char *target, const char *scope, 
             if (!streq(U.st.target, target)) cancel_attempt("new target is quarantined");
             set_target(target);
             log_info("update: target %s (scope %s) is quarantined: %s", target, scope, q->reason);
-            set_state(UPD_QUARANTINED, q->reason);
+            /* Still the build that was rolled back: keep saying so. */
+            set_state(streq(U.ps.rb_version, target) ? UPD_ROLLED_BACK : UPD_QUARANTINED, q->reason);
         }
         return;
     }
@@ -1433,7 +1462,7 @@ void upd_tick(nats_conn *c)
 {
     if (!U.inited) return;
     EnterCriticalSection(&U.api);
-    if (!U.stopping) tick_impl(c);
+    if (!U.stopping) { tick_impl(c); apply_deferred(); }
     LeaveCriticalSection(&U.api);
     notify();
 }
@@ -1483,6 +1512,7 @@ static int helper_rollback(swap_job *j, const char *reason, int64_t t_fail)
     log_info("rollback: restored %s (version %s) from %s in %lld ms", j->exe, j->from, j->old, (long long)since(t0));
     state_load();
     q_add(j->to, reason);
+    copy_str(U.ps.rb_version, sizeof U.ps.rb_version, j->to);
     if (streq(U.ps.fresh_version, j->to)) U.ps.fresh_version[0] = 0;
     state_save();
     log_info("rollback: version %s quarantined", j->to);

@@ -45,6 +45,11 @@ echo "builds ready ($((SECONDS - T_START))s)"
 # ---- world --------------------------------------------------------------
 nats_start
 wine_prefix
+# A freshly booted prefix can run two services.exe, and Wine then ends the
+# services whenever no ordinary process is left: restart the persistent
+# wineserver once, so that the service lives between wine calls.
+wineserver -k
+wineserver -p
 PF="$WINEPREFIX/drive_c/Program Files/Kanade"
 EXE="$PF/kanade-agent.exe"
 PD="$WINEPREFIX/drive_c/ProgramData/Kanade"
@@ -202,14 +207,15 @@ check "jitter: download began at the moment, not before ($DL_TS)" test "$DL_MS" 
 # ---- 4. a target change while downloading --------------------------------
 hook download-delay-ms 800
 log_mark
-rollout 0.1.1 --pcs canary-01 --jitter 0s || bad "rollout 0.1.1"
+# (0.1.0: not in exe.old, so it is downloaded, slowly)
+rollout 0.1.0 --pcs canary-01 --jitter 0s || bad "rollout 0.1.0"
 wait_for 30 "downloading" state_is downloading
 rollout 0.1.3 --pcs canary-01 || bad "rollout 0.1.3"
 wait_for 120 "ping shows 0.1.3" version_is 0.1.3
 unhook download-delay-ms
 expect_on 0.1.3 "change while downloading"
-check_match "change while downloading: 0.1.1 cancelled" "$(since_mark)" "cancelling the download of 0.1.1"
-check_nomatch "change while downloading: 0.1.1 never swapped" "$(since_mark)" "handed over to the swap helper: [^ ]+ -> 0.1.1"
+check_match "change while downloading: 0.1.0 cancelled" "$(since_mark)" "cancelling the download of 0.1.0"
+check_nomatch "change while downloading: 0.1.0 never swapped" "$(since_mark)" "handed over to the swap helper: [^ ]+ -> 0.1.0"
 
 # ---- 5. broker cut in the middle of a download ---------------------------
 hook download-delay-ms 800

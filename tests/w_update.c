@@ -260,11 +260,12 @@ static void t_recover_rolled_back(void)
     TH_EQ_STR(st.state, UPD_ROLLED_BACK);
     TH_EQ_INT(upd_next_due_ms(), INT64_MAX);
     upd_shutdown();
-    /* Survives a restart as a quarantine entry. */
+    /* Survives a restart: still reported as rolled back, with the reason. */
     TH_EQ_INT(init(1), 0);
     upd_on_target(NULL, "9.9.4", "pcs.x", 0);
     upd_get_status(&st);
-    TH_EQ_STR(st.state, UPD_QUARANTINED);
+    TH_EQ_STR(st.state, UPD_ROLLED_BACK);
+    TH_CHECK(strstr(st.error, "exited with code 1") != NULL);
     upd_shutdown();
 }
 
@@ -338,13 +339,18 @@ static void t_recover_with_live_helper(void)
     upd_tick(NULL);                               /* helper alive, not done: wait */
     upd_get_status(&st);
     TH_EQ_STR(st.state, UPD_MONITORING);
+    /* A new target during the swap waits for its outcome. */
+    upd_on_target(NULL, "9.9.0", "global", 3600000);
+    upd_get_status(&st);
+    TH_EQ_STR(st.state, UPD_MONITORING);
     SetEvent(hold_release);                       /* the helper dies before "done" */
     WaitForSingleObject(th, 5000);
     CloseHandle(th);
     TH_EQ_INT(helper_alive(), 0);
-    upd_tick(NULL);
+    upd_tick(NULL);                               /* done, then the deferred target */
     upd_get_status(&st);
-    TH_EQ_STR(st.state, UPD_DONE);
+    TH_EQ_STR(st.state, UPD_SCHEDULED);
+    TH_EQ_STR(st.target, "9.9.0");
     TH_CHECK(!exists_in_data("update.json"));
     upd_shutdown();
 }
