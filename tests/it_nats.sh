@@ -97,31 +97,53 @@ check_match "server trace: our CONNECT" "$(grep -m1 -- '<<- \[CONNECT' "$T_DIR/n
 o=$(tool $S --ping 300 stay 2)
 check_match "our keepalive PINGs (300 ms) answered by the server" "$o" 'stayed 2 s flush=OK connected=1 gen=1'
 
-echo "# stale connection: a server that stops answering PING"
-fport=$(free_port)
-python3 - "$fport" >"$T_DIR/fake.log" 2>&1 <<'EOF' &
+# fake_server MODE PORT: a scripted server. "silent": handshake, then no PONG
+# ever; "info": handshake, an asynchronous INFO with max_payload 2048, then
+# a PONG for every PING.
+fake_server() {
+    python3 - "$1" "$2" >>"$T_DIR/fake.log" 2>&1 <<'EOF' &
 import socket, sys, threading
+mode, port = sys.argv[1], int(sys.argv[2])
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(5)
+s.bind(("127.0.0.1", port)); s.listen(5)
+INFO = b'INFO {"server_id":"FAKE","version":"2.9.10","proto":1,"headers":true,"max_payload":%d}\r\n'
 def serve(c):
-    c.sendall(b'INFO {"server_id":"FAKE","version":"2.9.10","proto":1,"headers":true,"max_payload":1048576}\r\n')
+    c.sendall(INFO % 1048576)
     buf = b""
     while b"PING\r\n" not in buf:
         d = c.recv(4096)
         if not d: return
         buf += d
-    c.sendall(b"PONG\r\n")          # the handshake, then silence
+    if mode == "info":
+        c.sendall(b"PONG\r\n" + INFO % 2048)
+        while True:
+            d = c.recv(4096)
+            if not d: return
+            for _ in range(d.count(b"PING\r\n")): c.sendall(b"PONG\r\n")
+    c.sendall(b"PONG\r\n")
     while c.recv(4096): pass
 while True:
     c, _ = s.accept()
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 EOF
-T_PIDS+=("$!")
-sleep 0.5
+    T_PIDS+=("$!")
+    local i
+    for i in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$2") 2>/dev/null && return 0; sleep 0.1; done
+}
+
+echo "# stale connection: a server that stops answering PING"
+fport=$(free_port)
+fake_server silent "$fport"
 o=$(tool --server "nats://127.0.0.1:$fport" --ping 300 --pings-out 2 --reconnect-min 200 --reconnect-max 400 --timeout 500 stay 3)
 check_match "stale detected: disconnected" "$o" 'event disconnected'
 check_match "and reconnected (generation grew)" "$o" 'event reconnected'
 check_match "no PONG: flush fails" "$o" 'flush=(TIMEOUT|CONN)'
+
+echo "# asynchronous INFO"
+iport=$(free_port)
+fake_server info "$iport"
+o=$(tool --server "nats://127.0.0.1:$iport" conn)
+check_match "INFO after the handshake updates max_payload, connection kept" "$o" '^connected max_payload=2048 gen=1$'
 
 echo "# request/reply"
 bg rep $S --timeout 20000 reply svc.echo 2
