@@ -585,7 +585,7 @@ static void describe(tls_conn *t, int e)
         snprintf(o, n, "certificate name mismatch: the server certificate is not valid for host '%s'", t->host);
         break;
     case BR_ERR_X509_EXPIRED:
-        snprintf(o, n, "certificate expired or not yet valid (check the server certificate dates and this clock)");
+        snprintf(o, n, "certificate expired or not yet valid (check the server certificate dates and this machine's clock)");
         break;
     case BR_ERR_X509_NOT_CA:
         snprintf(o, n, "certificate chain invalid: an issuer is not a CA");
@@ -729,6 +729,7 @@ int tls_connect(const tls_config *cfg, const char *host, const tls_io *io,
                                     cfg->issuer_key_type ? (unsigned)cfg->issuer_key_type : BR_KEYTYPE_EC,
                                     br_ec_get_default(), br_ecdsa_sign_asn1_get_default());
     }
+    br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);   /* nothing older */
     br_ssl_engine_set_buffer(eng, t->iobuf, sizeof t->iobuf, 1);
     /* BearSSL seeds itself from the OS; this makes sure, whatever the build. */
     if (win_random(seed, sizeof seed) == 0) br_ssl_engine_inject_entropy(eng, seed, sizeof seed);
