@@ -432,7 +432,7 @@ static int handle_info(nats_conn *c, const char *text, size_t len)
     uint64_t mp = 0;
     int b;
     if (json_parse(&d, text, len, c->tok, INFO_TOKENS) != JSON_OK || d.ntok < 1 || d.tok[0].type != JSON_OBJECT) {
-        set_err(c, "server sent a malformed INFO");
+        set_err(c, "%s: the server sent a malformed INFO", c->cur_srv ? c->cur_srv->url : "server");
         return NATS_ERR_PROTO;
     }
     if (json_get_uint(&d, 0, "max_payload", &mp) != JSON_OK || mp == 0) mp = DEFAULT_MAX_PAYLOAD;
@@ -868,7 +868,7 @@ static int handshake(nats_conn *c, const srv *sv, uint64_t deadline, char *err, 
         c->hs = 1;
         rc = process(c, c->rbuf + off, len - off);
         c->hs = 0;
-        if (rc) { snprintf(err, cap, "%s: %s", sv->url, c->last_err); return rc; }
+        if (rc) { snprintf(err, cap, "%s", nats_last_error(c)); return rc; }
     }
     /* 3. CONNECT + PING, then PONG (or -ERR) */
     memset(&cp, 0, sizeof cp);
@@ -887,7 +887,7 @@ static int handshake(nats_conn *c, const srv *sv, uint64_t deadline, char *err, 
     EnterCriticalSection(&c->wmu);
     rc = wr1_locked(c, connect_line, n);
     LeaveCriticalSection(&c->wmu);
-    if (rc) { snprintf(err, cap, "%s: %s", sv->url, c->last_err); return NATS_ERR_CONN; }
+    if (rc) { snprintf(err, cap, "%s", nats_last_error(c)); return NATS_ERR_CONN; }
     c->hs = 1;
     c->hs_pong = 0;
     c->hs_err = 0;
@@ -899,7 +899,7 @@ static int handshake(nats_conn *c, const srv *sv, uint64_t deadline, char *err, 
         if (r == 0) { c->hs = 0; snprintf(err, cap, "%s: the server closed the connection during CONNECT", sv->url); return NATS_ERR_CONN; }
         if (r < 0) { c->hs = 0; snprintf(err, cap, "%s: %s", sv->url, win_last_error()); return NATS_ERR_CONN; }
         rc = feed_raw(c, c->rbuf, (size_t)r);
-        if (rc) { c->hs = 0; snprintf(err, cap, "%s: %s", sv->url, c->last_err); return rc; }
+        if (rc) { c->hs = 0; snprintf(err, cap, "%s", nats_last_error(c)); return rc; }
     }
     c->hs = 0;
     if (c->hs_err == NATS_ERR_AUTH) {
