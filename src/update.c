@@ -8,7 +8,9 @@
 **   <data>\update-state.json  owned by the agent: quarantine (version,
 **       reason, armed), the jitter schedule {target, at_ms}, the "fresh
 **       swap" record for the crash-loop guard {version, since_ms, unclean},
-**       and `running` (1 from upd_init until a clean upd_shutdown). The
+**       `running` (1 from upd_init until a clean upd_shutdown), and the last
+**       version rolled back (reported as rolled_back, not merely
+**       quarantined, while it stays the target, also after a restart). The
 **       helper writes it only while the service is stopped (to quarantine).
 **   <data>\update.json  one swap: {kind, from, to, phase, exe, new, old,
 **       data_dir, log_dir, health_timeout_s, reason, t_* timestamps}.
@@ -26,6 +28,17 @@
 ** starts once the old worker has gone, because both write <exe>.new.
 ** upd_shutdown may run on another thread (the agent's stop callback), so
 ** every public call holds `api`; on_change is called after it is released.
+**
+** Decisions. A target equal to the running version, or unset, ends any
+** attempt. A quarantined target is refused until the target has moved to
+** another version and back (the entry is "armed" by the move, persisted).
+** Any other new target replaces the current attempt (scheduled, failed or
+** downloading; the download is cancelled) and gets a fresh jitter moment,
+** unless the state file already holds one for it (a restart keeps it). A
+** swap in progress cannot be cancelled: a target that arrives meanwhile is
+** kept and evaluated as soon as the swap has an outcome. Failures retry
+** after 15 s, 45 s, then x3 up to 10 min while the target stands; a label/
+** binary mismatch is quarantined at once (retrying cannot fix it).
 **
 ** The swap. The agent copies its own exe to <data>\updater\ and starts the
 ** copy detached with `--swap <update.json>`. The helper holds the named

@@ -50,6 +50,9 @@ wine_prefix
 # wineserver once, so that the service lives between wine calls.
 wineserver -k
 wineserver -p
+# The first process after the restart brings services.exe up; the services
+# inherit its stderr, so Wine's own error lines (a crash, say) land in a file.
+WINEDEBUG=err+all wine sc query KanadeAgent >"$T_DIR/services.err" 2>&1
 PF="$WINEPREFIX/drive_c/Program Files/Kanade"
 EXE="$PF/kanade-agent.exe"
 PD="$WINEPREFIX/drive_c/ProgramData/Kanade"
@@ -218,11 +221,10 @@ check_match "change while downloading: 0.1.0 cancelled" "$(since_mark)" "cancell
 check_nomatch "change while downloading: 0.1.0 never swapped" "$(since_mark)" "handed over to the swap helper: [^ ]+ -> 0.1.0"
 
 # ---- 5. broker cut in the middle of a download ---------------------------
-hook download-delay-ms 800
+hook download-delay-ms 3000
 log_mark
 rollout 0.1.1 --pcs canary-01 || bad "rollout 0.1.1"
 wait_for 30 "downloading" state_is downloading
-sleep 1
 nats_stop
 sleep 3
 unhook download-delay-ms
@@ -339,6 +341,26 @@ nats_start
 wait_for 120 "ping shows 0.1.2" version_is 0.1.2
 expect_on 0.1.2 "cold broker"
 
+# ---- 12. crash-loop guard: 3 unclean starts in the first hour -----------
+# The service process (not the helper: it runs from data\updater) is killed
+# three times; the third unclean start of the freshly swapped 0.1.2 hands
+# over to a restore job, and 0.1.1 (exe.old) comes back, quarantining 0.1.2.
+agent_pid() { ps -eo pid,args | grep -F 'Kanade\kanade-agent.exe service' | grep -v grep | awk '{print $1}' | head -n 1; }
+log_mark
+for i in 1 2 3; do
+    pid=$(agent_pid)
+    [ -n "$pid" ] || { bad "crash loop: no service process to kill ($i)"; break; }
+    kill -9 "$pid"
+    wait_for 20 "service stopped after kill $i" svc_is STOPPED
+    start_svc
+    [ "$i" -lt 3 ] && wait_for 60 "up again ($i)" version_is 0.1.2
+done
+wait_for 90 "rolled_back" state_is rolled_back
+expect_on 0.1.1 "crash loop"
+check_match "crash loop: counted unclean starts" "$(since_mark)" "unclean start 3 of 3 of freshly swapped 0.1.2"
+check_match "crash loop: update_error" "$(status_field update_error)" "crash loop: 3 unclean starts of 0.1.2"
+check_match "crash loop: 0.1.2 quarantined" "$(status_field quarantined_versions)" '"0.1.2"'
+
 # ---- 12. console mode verifies but never swaps ---------------------------
 w sc stop KanadeAgent >/dev/null 2>&1
 wait_for 30 "stopped" svc_is STOPPED
@@ -349,7 +371,7 @@ RUN_PID=$!
 T_PIDS+=("$RUN_PID")
 wait_for 60 "verified" state_is verified
 check_match "run mode: logs why it does not swap" "$(since_mark)" "console mode \(run\): 0.1.3 verified, not swapping"
-check_eq "run mode: exe untouched" "$(sha "$EXE")" "${SHA[0.1.2]}"
+check_eq "run mode: exe untouched" "$(sha "$EXE")" "${SHA[0.1.1]}"
 kill "$RUN_PID" 2>/dev/null; wait "$RUN_PID" 2>/dev/null
 
 echo "it_update: $((SECONDS - T_START))s"

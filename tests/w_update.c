@@ -208,6 +208,17 @@ static void t_quarantine_lift(void)
     upd_get_status(&st);
     TH_EQ_STR(st.state, UPD_QUARANTINED);
     upd_on_target(NULL, "", "global", 0);             /* unset is not "another target" */
+    upd_on_target(NULL, "9.9.7", "global", 0);
+    upd_on_target(NULL, version, "global", 0);        /* the running version: idle */
+    upd_get_status(&st);
+    TH_EQ_STR(st.state, UPD_IDLE);
+    upd_on_target(NULL, "9.9.7", "global", 0);        /* back: lifted (the move armed it) */
+    upd_get_status(&st);
+    TH_EQ_STR(st.state, UPD_SCHEDULED);
+    upd_on_target(NULL, version, "global", 0);
+    q_add("9.9.7", "it crashed");                     /* re-quarantine for the rest */
+    state_save();
+    upd_on_target(NULL, "", "global", 0);
     TH_CHECK(state_has("\"armed\":false"));
     upd_on_target(NULL, "9.9.6", "global", 3600000);  /* another target arms it ... */
     TH_CHECK(state_has("\"armed\":true"));
