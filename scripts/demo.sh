@@ -48,6 +48,9 @@ wineboot -i >/dev/null 2>&1
 # Restart the persistent wineserver once: a freshly booted prefix can run two
 # services.exe, and Wine then ends the services whenever no process is left.
 wineserver -p >/dev/null 2>&1; wineserver -k >/dev/null 2>&1; wineserver -p >/dev/null 2>&1
+# The first wine process brings services.exe up, and the services inherit its
+# stdout/stderr: give it files, not a pipe, or the pipe never closes.
+wine sc query KanadeAgent >/dev/null 2>&1
 echo "$WINEPREFIX"
 
 K() { wine "$ROOT/build/kanade.exe" "$@" 2>&1 | tr -d '\r'; return "${PIPESTATUS[0]}"; }
