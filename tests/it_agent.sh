@@ -6,7 +6,8 @@
 #   start through the SCM; heartbeat on heartbeat.<pc_id>; agent_status;
 #   kanade ping; a rollout to a pc scope (checking line, status target and
 #   scope); group membership through `kanade agent groups`; a broker restart
-#   (the watch resumes, no stale revision applied); stop; a cold broker that
+#   (the watch resumes, no stale revision applied); agent_config deleted
+#   under the agent (buckets reopened, marks forgotten); stop; a cold broker that
 #   starts 30 s after the agent; console mode and Ctrl+C; uninstall, purge.
 #
 # Rollouts use --jitter 1000h: update.c then schedules the swap at a random
@@ -18,8 +19,9 @@ source "$(dirname "$0")/lib.sh"
 AGENT="$BUILD/kanade-agent.exe"
 CLI="$BUILD/kanade.exe"
 TOOL="$BUILD/wtest/tool_agentcheck.exe"
+TNATS="$BUILD/wtest/tool_nats.exe"
 VERSION_RUN=$(cat "$(dirname "$0")/../VERSION")
-for f in "$AGENT" "$CLI" "$TOOL"; do
+for f in "$AGENT" "$CLI" "$TOOL" "$TNATS" "$BUILD/wtest/tool_service.exe"; do
     if [ ! -f "$f" ]; then bad "missing $f (run: make units BUILD=$BUILD)"; t_summary; exit 1; fi
 done
 ID=it-pc-01
@@ -31,6 +33,10 @@ wine_prefix
 # seen or not, started twice. Restarting the persistent wineserver leaves one.
 wineserver -k
 wineserver -p
+# The first wine process starts services.exe, which inherits its stdout and
+# stderr and outlives it: start it from a call whose output goes nowhere, or
+# a later $(...) would wait for services.exe to close the pipe.
+wine "$TOOL" svc KanadeAgent </dev/null >/dev/null 2>&1
 KDIR="$WINEPREFIX/drive_c/ProgramData/Kanade"
 mkdir -p "$WINEPREFIX/drive_c/Program Files/Kanade"
 cp "$AGENT" "$WINEPREFIX/drive_c/Program Files/Kanade/"
@@ -85,6 +91,17 @@ wait_status() {
     done
     return 1
 }
+
+# ---- service.c against the SCM ---------------------------------------------
+echo "== service.c: install/start/stop/terminate/uninstall (tool_service)"
+# The tool registers itself as KanadeAgent and removes it again; its
+# checks count in this suite.
+out=$(w "$BUILD/wtest/tool_service.exe" 2>&1); rc=$?
+printf '%s\n' "$out" | sed 's/^/    /'
+np=$(printf '%s' "$out" | sed -nE 's/^tool_service: ([0-9]+) passed, ([0-9]+) failed$/\1/p')
+nf=$(printf '%s' "$out" | sed -nE 's/^tool_service: ([0-9]+) passed, ([0-9]+) failed$/\2/p')
+if [ -n "$np" ] && [ "$rc" -eq 0 ]; then T_PASS=$((T_PASS + np)); T_FAIL=$((T_FAIL + nf))
+else bad "tool_service did not complete (exit $rc)"; fi
 
 # ---- bad config --------------------------------------------------------
 echo "== bad config: one clear line, exit code 2, no hang"
@@ -219,6 +236,21 @@ check "evaluation after the restart keeps target B" \
 check_eq "target A never applied again" "$(agent_log | grep -c "target=7\.0\.0")" "$seen_a"
 check "status still reports target B" wait_status target_version 7.0.1 30
 
+# ---- a bucket deleted under the running agent ---------------------------------
+echo "== agent_config deleted and recreated"
+mark
+out=$(w "$TNATS" --server "$NATS_URL" req '$JS.API.STREAM.DELETE.KV_agent_config' '' 2>&1)
+check_match "stream KV_agent_config deleted" "$out" '"success":true'
+check "the broken watch is noticed" wait_since "agent_config.*reopening the buckets" 60
+check "buckets reopened (agent_config recreated)" wait_since "buckets ready" 60
+check "a deleted bucket unsets every scope" \
+    wait_since "checking target_version: running=$VERSION_RUN target=\(none\)" 30
+# The recreated stream numbers revisions from 1 again, below the old marks:
+# they must apply (the marks went with the old bucket).
+cli jetstream kv put agent_config "pcs.$ID" '{"target_version":"7.0.2","target_version_jitter":"1000h"}' >/dev/null
+check "a low revision in the recreated bucket applies" \
+    wait_since "checking target_version: running=$VERSION_RUN target=7\.0\.2 scope=pcs\.$ID" 30
+
 # ---- stop ----------------------------------------------------------------------
 echo "== stop"
 mark
@@ -238,7 +270,7 @@ nats_start
 hb=$(w "$TOOL" sub "$NATS_URL" "heartbeat.$ID" 150000)
 check_eq "heartbeat once the broker is up" "$(printf '%s' "$hb" | field pc_id)" "$ID"
 check "buckets opened after the cold start" wait_since "buckets ready" 30
-check "evaluation after the cold start" wait_since "checking target_version: running=$VERSION_RUN target=7\.0\.1" 30
+check "evaluation after the cold start" wait_since "checking target_version: running=$VERSION_RUN target=7\.0\.2" 30
 check_eq "no restart of the agent" "$(since | grep -c 'starting kanade-agent')" 1
 mark
 wine sc stop KanadeAgent >/dev/null 2>&1
