@@ -8,7 +8,8 @@
 #   scope); group membership through `kanade agent groups`; a broker restart
 #   (the watch resumes, no stale revision applied); agent_config deleted
 #   under the agent (buckets reopened, marks forgotten); stop; a cold broker that
-#   starts 30 s after the agent; console mode and Ctrl+C; uninstall, purge.
+#   starts 30 s after the agent; console mode and Ctrl+C; uninstall, purge;
+#   token auth from agent.conf.
 #
 # Rollouts use --jitter 1000h: update.c then schedules the swap at a random
 # moment within 1000 hours, so the agent reports the target, its scope and
@@ -308,5 +309,22 @@ agent_log >"$T_DIR/agent.log"      # kept for a post-mortem: purge deletes it
 out=$(w "$EXE" uninstall --purge 2>&1); rc=$?
 check_eq "uninstall --purge exits 0" "$rc" 0
 check "purge removed ProgramData\\Kanade" test ! -e "$KDIR"
+
+# ---- credentials from the config -------------------------------------------
+echo "== token auth from agent.conf"
+nats_stop
+NATS_PORT=$(free_port)
+NATS_SD="$T_DIR/js-token"
+nats_start --auth s3cret-token
+printf '[agent]\nid = "%s"\nnats_url = "%s"\n[auth]\ntoken = "s3cret-token"\n' "$ID" "$NATS_URL" > "$CD/token.conf"
+mark
+wine "$EXE" run --config 'C:\cfg\token.conf' >"$T_DIR/run-token.out" 2>&1 &
+RUN_PID=$!
+check "connects with the token from the config" wait_since "INFO connected to broker" 60
+out=$(w "$TOOL" sub "$NATS_URL" "heartbeat.$ID" 5000 2>&1)
+check_match "the broker refuses a client without the token" "$out" "(uthorization|AUTH)"
+kill -INT "$RUN_PID" 2>/dev/null
+wait "$RUN_PID"
+check_eq "token run stops cleanly" "$?" 0
 
 t_summary
