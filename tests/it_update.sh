@@ -24,6 +24,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 T_START=$SECONDS
 
 # ---- builds -------------------------------------------------------------
+for f in kanade-agent.exe kanade.exe wtest/tool_js.exe; do
+    if [ ! -f "$BUILD/$f" ]; then bad "missing $BUILD/$f (run: make units BUILD=$BUILD)"; t_summary; exit 1; fi
+done
 VERS="$T_DIR/versions"
 mkdir -p "$VERS"
 source "$ROOT/tests/agent_versions.sh"
