@@ -594,9 +594,10 @@ static void describe(char *out, size_t cap, const char *what, int rc, const js_e
 ** version needs no download). It is still checked against the release's
 ** digest when the release exists; a release that is gone from the store
 ** does not block it, because .old is this host's own last good build.
-** Returns 0 when <exe>.new now holds a verified copy, 1 to download.
+** s is the bound store, or NULL with bind_rc saying why. Returns 0 when
+** <exe>.new now holds a usable copy, 1 to download.
 */
-static int dl_from_old(nats_conn *c, obj_store *s, const char *target)
+static int dl_from_old(obj_store *s, int bind_rc, const char *target)
 {
     char v[VER_CAP];
     obj_info info;
@@ -605,13 +606,12 @@ static int dl_from_old(nats_conn *c, obj_store *s, const char *target)
     int rc;
     if (!win_exists(U.old_path) || file_version(U.old_path, v, sizeof v) != 0 || !streq(v, target))
         return 1;
-    (void)c;
     if (copy_atomic(U.old_path, U.new_path) != 0) {
         log_warn("update: cannot copy %s: %s; downloading instead", U.old_path, win_last_error());
         return 1;
     }
     memset(&e, 0, sizeof e);
-    rc = s ? obj_info_get(s, target, 0, &info, &e) : NATS_ERR_NOT_FOUND;
+    rc = s ? obj_info_get(s, target, 0, &info, &e) : bind_rc;
     if (rc == NATS_ERR_NOT_FOUND) {
         log_info("update: using %s (version %s, the previous build); the release is no longer in %s",
                  U.old_path, target, RELEASES_BUCKET);
@@ -649,7 +649,7 @@ static DWORD WINAPI dl_thread(void *arg)
     snprintf(what, sizeof what, "download of %s/%s", RELEASES_BUCKET, target);
     memset(&e, 0, sizeof e);
     rc = obj_bind(c, RELEASES_BUCKET, &s, &e);
-    if (dl_from_old(c, rc == NATS_OK ? s : NULL, target) == 0) { rc = NATS_OK; goto out; }
+    if (dl_from_old(rc == NATS_OK ? s : NULL, rc, target) == 0) { rc = NATS_OK; goto out; }
     if (rc != NATS_OK) {
         if (rc == NATS_ERR_NOT_FOUND) snprintf(err, sizeof err, "object store %s does not exist", RELEASES_BUCKET);
         else describe(err, sizeof err, what, rc, &e, c);

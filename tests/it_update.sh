@@ -345,20 +345,23 @@ wait_for 120 "ping shows 0.1.2" version_is 0.1.2
 expect_on 0.1.2 "cold broker"
 
 # ---- 12. crash-loop guard: 3 unclean starts in the first hour -----------
-# The service process (not the helper: it runs from data\updater) is killed;
-# the SCM restarts it by its failure actions (restart after 5 s). Should this
-# Wine not do so, a power cut is simulated instead: wineserver -k ends every
-# process of the prefix, and the next wine process brings the SCM back,
-# which starts the auto-start service. Either way the freshly swapped 0.1.2
-# starts uncleanly; the third time it hands over to a restore job, and
-# 0.1.1 (exe.old) comes back with 0.1.2 quarantined.
+# The service process (not the helper: it runs from data\updater) is killed
+# and started again (Wine's SCM still shows a killed service RUNNING, and
+# runs it again on the next StartService). Should that not bring it back, a
+# power cut is simulated instead: wineserver -k ends every process of the
+# prefix, and the next wine process brings the SCM back, which starts the
+# auto-start service. Either way the freshly swapped 0.1.2 starts
+# uncleanly; the third time it hands over to a restore job, and 0.1.1
+# (exe.old) comes back with 0.1.2 quarantined.
 agent_pid() { ps -eo pid,args | grep -F 'Kanade\kanade-agent.exe service' | grep -v grep | awk '{print $1}' | head -n 1; }
 log_mark
 for i in 1 2 3; do
     pid=$(agent_pid)
     [ -n "$pid" ] || { bad "crash loop: no service process to kill ($i)"; break; }
     kill -9 "$pid"
-    if ! wait_for 30 "restarted by the SCM ($i)" log_has "unclean start $i of 3"; then
+    sleep 1
+    w sc start KanadeAgent >/dev/null 2>&1
+    if ! wait_for 20 "started again ($i)" log_has "unclean start $i of 3"; then
         wineserver -k
         wineserver -p
         WINEDEBUG=err+all wine sc query KanadeAgent >>"$T_DIR/services.err" 2>&1
