@@ -23,7 +23,7 @@
 ** change cancels it at once (the obj_get write callback returns non-zero
 ** when the cancel flag is set). The worker only touches the `dl` block
 ** under `lock`; the agent thread polls it from upd_tick (upd_next_due_ms
-** asks for a tick every 200 ms while a download runs, and only then). A
+** asks for a tick every 50 ms while a download runs, and only then). A
 ** cancelled worker is never waited for on the agent thread: a new download
 ** starts once the old worker has gone, because both write <exe>.new.
 ** upd_shutdown may run on another thread (the agent's stop callback), so
@@ -1324,10 +1324,10 @@ static int64_t next_due_impl(void)
 {
     int64_t now = win_unix_ms();
     if (state_is(UPD_SCHEDULED)) return U.st.scheduled_at_ms > now ? U.st.scheduled_at_ms : now;
-    if (state_is(UPD_DOWNLOADING)) return poll_due(now, 200);
+    if (state_is(UPD_DOWNLOADING)) return poll_due(now, 50);
     if (state_is(UPD_FAILED) && U.retry_at_ms) return U.retry_at_ms > now ? U.retry_at_ms : now;
     if (state_is(UPD_SWAPPING) || (state_is(UPD_MONITORING) && !U.self_gate)) return poll_due(now, 500);
-    if (U.dl.thread) return poll_due(now, 200);  /* reap a cancelled worker */
+    if (U.dl.thread) return poll_due(now, 50);   /* reap a cancelled worker */
     return INT64_MAX;
 }
 
