@@ -6,10 +6,14 @@
 #                    (RUNS=n to change), with its parts taken from the log
 #                    lines' timestamps and the helper's own "in N ms" figures:
 #                    notice (rollout -> pending), download, verify, hand-over
-#                    (helper started), stop, replace, start, healthy (start
-#                    -> the new agent's healthy mark), and ping (healthy
-#                    mark -> the first ping answered by the new version, as
-#                    seen by the polling CLI).
+#                    (helper started), stop, replace, start (StartService
+#                    until RUNNING), healthy (start request -> the new
+#                    agent's healthy mark; it overlaps "start", since the
+#                    agent reaches the broker while the SCM call returns),
+#                    and ping (healthy mark -> the first ping answered by the
+#                    new version, as seen by the polling CLI). "notice" is
+#                    negative when the agent saw the change before the CLI
+#                    process had exited.
 #                    The versions cycle through three builds so that every
 #                    run downloads (a rollback to .old would skip it).
 #   rollback time    from the failing build's start to the old version
