@@ -2,6 +2,9 @@
 # Runs every suite and adds up their "N passed, N failed" lines:
 #   native pure-module unit tests (ASan/UBSan), the same tests as .exe under
 #   Wine, Win32 unit tests under Wine, short fuzz runs, then tests/it_*.sh.
+# Integration suites are independent (each starts its own nats-server on a
+# free port and its own Wine prefix), so they run two at a time, the longest
+# first; JOBS=1 runs them one by one.
 # Run one suite by hand: build/native/t_json, or bash tests/it_cli.sh.
 # ONLY=it_cli (a regex) limits the run to matching suites.
 set -u
@@ -9,63 +12,85 @@ BUILD=${BUILD:-build}
 export BUILD
 cd "$(dirname "$0")/.."
 ONLY=${ONLY:-.}
-log="$BUILD/test-logs"; mkdir -p "$log"
-pass=0; fail=0; bad_suites=()
+JOBS=${JOBS:-2}
+log="$BUILD/test-logs"
+rm -rf "$log"; mkdir -p "$log"
 
-run_suite() {  # name, command...
+# run_suite NAME COMMAND...: runs one suite into $log/NAME.log and leaves
+# "passed failed seconds" in $log/NAME.result (it may run in a subshell).
+run_suite() {
     local name=$1; shift
-    printf '%s' "$name" | grep -Eq -- "$ONLY" || return 0
-    local start=$SECONDS out
+    local start=$SECONDS out p f
     mkdir -p "$(dirname "$log/$name.log")"
-    "$@" >"$log/$name.log" 2>&1
+    "$@" >"$log/$name.log" 2>&1 </dev/null
     local rc=$?
     out=$(grep -E '(^|: )[0-9]+ passed, [0-9]+ failed' "$log/$name.log" | tail -n 1)
-    local p f
     p=$(printf '%s' "$out" | sed -nE 's/.*([^0-9]|^)([0-9]+) passed, ([0-9]+) failed.*/\2/p')
     f=$(printf '%s' "$out" | sed -nE 's/.*([^0-9]|^)([0-9]+) passed, ([0-9]+) failed.*/\3/p')
-    if [ -z "$p" ]; then p=0; f=1; fi
+    if [ -z "$p" ]; then p=0; f=1; fi           # no summary line: the suite broke
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    pass=$((pass + p)); fail=$((fail + f))
+    echo "$p $f $((SECONDS - start))" >"$log/$name.result"
+    report "$name"
+}
+
+report() {
+    local name=$1 p f s
+    read -r p f s <"$log/$name.result"
     if [ "$f" -ne 0 ]; then
-        bad_suites+=("$name")
-        printf '%-28s %4d passed, %d failed  (%ds)  FAILED, log: %s\n' "$name" "$p" "$f" $((SECONDS - start)) "$log/$name.log"
+        printf '%-28s %4d passed, %d failed  (%ds)  FAILED, log: %s\n' "$name" "$p" "$f" "$s" "$log/$name.log"
         grep -E 'FAIL|not ok|ERROR|error:' "$log/$name.log" | head -n 15 | sed 's/^/    /'
     else
-        printf '%-28s %4d passed, %d failed  (%ds)\n' "$name" "$p" "$f" $((SECONDS - start))
+        printf '%-28s %4d passed, %d failed  (%ds)\n' "$name" "$p" "$f" "$s"
     fi
 }
 
+selected() { printf '%s' "$1" | grep -Eq -- "$ONLY"; }
+
 export WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 for t in tests/t_*.c; do
-    n=$(basename "$t" .c)
-    run_suite "native/$n" "$BUILD/native/$n"
+    n=native/$(basename "$t" .c)
+    selected "$n" && run_suite "$n" "$BUILD/native/${n#native/}"
 done
 
 # One Wine prefix for the unit-test exes (they need no services).
-export WINEPREFIX="$PWD/$BUILD/wine-units"
-if printf 'wine/' | grep -Eq -- "$ONLY" || [ "$ONLY" = . ]; then
-    rm -rf "$WINEPREFIX"; wineboot -i >/dev/null 2>&1
-fi
+units=()
 for t in tests/t_*.c tests/w_*.c; do
-    [ -e "$t" ] || continue
-    n=$(basename "$t" .c)
-    run_suite "wine/$n" wine "$BUILD/wtest/$n.exe"
+    [ -e "$t" ] && selected "wine/$(basename "$t" .c)" && units+=("$(basename "$t" .c)")
 done
-wineserver -k 2>/dev/null
-unset WINEPREFIX
+if [ ${#units[@]} -gt 0 ]; then
+    export WINEPREFIX="$PWD/$BUILD/wine-units"
+    rm -rf "$WINEPREFIX"; wineboot -i >/dev/null 2>&1
+    for n in "${units[@]}"; do run_suite "wine/$n" wine "$BUILD/wtest/$n.exe"; done
+    wineserver -k 2>/dev/null
+    unset WINEPREFIX
+fi
 
 for f in tests/fuzz_*.c; do
-    [ -e "$f" ] || continue
-    n=$(basename "$f" .c)
-    run_suite "fuzz/$n" bash tests/fuzz.sh "$n" "${FUZZ_SECONDS:-10}"
+    n=fuzz/$(basename "$f" .c)
+    [ -e "$f" ] && selected "$n" && run_suite "$n" bash tests/fuzz.sh "${n#fuzz/}" "${FUZZ_SECONDS:-10}"
 done
 
-for s in tests/it_*.sh; do
+# Longest first, so the pool of JOBS stays busy to the end.
+suites=()
+for s in tests/it_update.sh tests/it_agent.sh tests/it_*.sh; do
     [ -e "$s" ] || continue
     n=$(basename "$s" .sh)
-    run_suite "$n" bash "$s"
+    selected "$n" || continue
+    case " ${suites[*]:-} " in *" $n "*) continue ;; esac
+    suites+=("$n")
 done
+for n in "${suites[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n; done
+    run_suite "$n" bash "tests/$n.sh" &
+done
+wait
 
-if [ ${#bad_suites[@]} -gt 0 ]; then echo "failed suites: ${bad_suites[*]}"; fi
+pass=0; fail=0; bad_suites=()
+for r in $(cd "$log" && find . -name '*.result' | sort); do
+    read -r p f s <"$log/$r"
+    pass=$((pass + p)); fail=$((fail + f))
+    [ "$f" -ne 0 ] && bad_suites+=("${r#./}")
+done
+if [ ${#bad_suites[@]} -gt 0 ]; then echo "failed suites: ${bad_suites[*]%.result}"; fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
