@@ -82,7 +82,8 @@ $(BUILD)/native/%: tests/%.c $(PURE_SRC) $(HDRS) tests/th.h $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(NCC) $(NCFLAGS) -o $@ $< $(PURE_SRC) -lbearssl
 
-$(BUILD)/wtest/%.exe: tests/%.c $(BUILD)/libkanade.a tests/th.h
+# Some Win32 unit tests #include a module's .c to reach its statics.
+$(BUILD)/wtest/%.exe: tests/%.c $(BUILD)/libkanade.a tests/th.h $(wildcard src/*.c) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-error=unused-function -Itests -static -municode -o $@ $< $(BUILD)/libkanade.a $(LIBS)
 
