@@ -28,7 +28,7 @@
 ** code/err_code are left 0: this is for failures that are not JetStream
 ** API errors (timeouts, no responders, bad replies).
 */
-static int js_fail(js_err *e, int rc, const char *fmt, ...)
+int js_fail(js_err *e, int rc, const char *fmt, ...)
 {
     va_list ap;
     if (!e) return rc;
@@ -41,9 +41,24 @@ static int js_fail(js_err *e, int rc, const char *fmt, ...)
     return rc;
 }
 
-static void js_err_clear(js_err *e)
+void js_err_clear(js_err *e)
 {
     if (e) { e->code = 0; e->err_code = 0; e->desc[0] = 0; }
+}
+
+/* Bucket names (KV and Object Store): ^[a-zA-Z0-9_-]+$ (ADR-8/ADR-20),
+** shorter than max bytes so the stream and subject names built from them fit. */
+int js_valid_bucket(const char *b, size_t max)
+{
+    size_t i, n = b ? strlen(b) : 0;
+    if (n == 0 || n >= max) return 0;
+    for (i = 0; i < n; i++) {
+        char ch = b[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+              || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
 }
 
 /* Maps a JetStream err_code to our status code. */

@@ -31,6 +31,13 @@ int js_api(nats_conn *c, const char *api, const char *body, size_t len,
 int js_publish(nats_conn *c, const char *subj, const char *hdr, size_t hdr_len,
                const void *data, size_t len, uint64_t *seq, js_err *e);
 
+/* Fills *e (may be NULL) with a one-line message, code/err_code 0; returns rc.
+** For failures that are not JetStream API errors. */
+int js_fail(js_err *e, int rc, const char *fmt, ...);
+void js_err_clear(js_err *e);                /* harmless on NULL */
+/* 1 if b matches ^[a-zA-Z0-9_-]+$ and is shorter than max bytes. */
+int js_valid_bucket(const char *b, size_t max);
+
 int js_stream_purge(nats_conn *c, const char *stream, const char *filter, js_err *e);
 
 /* Parses a PubAck reply (from a publish with our own reply subject, for

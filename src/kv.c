@@ -43,39 +43,6 @@ struct kv_watcher {
     uint64_t last_rev;                  /* highest revision handed out */
 };
 
-/* Fills *e (may be NULL) with a one-line message; returns rc. */
-static int kv_fail(js_err *e, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    if (e) {
-        e->code = 0;
-        e->err_code = 0;
-        va_start(ap, fmt);
-        vsnprintf(e->desc, sizeof e->desc, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
-static void kv_err_clear(js_err *e)
-{
-    if (e) { e->code = 0; e->err_code = 0; e->desc[0] = 0; }
-}
-
-/* Bucket names: ^[a-zA-Z0-9_-]+$ (ADR-8), bounded so subjects fit. */
-static int kv_valid_bucket(const char *b)
-{
-    size_t i, n = b ? strlen(b) : 0;
-    if (n == 0 || n >= KV_NAME_MAX) return 0;
-    for (i = 0; i < n; i++) {
-        char ch = b[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-              || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 static int kv_key_char(char ch)
 {
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
@@ -108,7 +75,7 @@ static int kv_valid_key_(const char *k, int spec)
 static int kv_check_key(const char *key, js_err *e)
 {
     if (!kv_valid_key_(key, 0))
-        return kv_fail(e, NATS_ERR_ARG, "invalid key \"%.200s\": use 1-255 of A-Z a-z 0-9 - / _ = ."
+        return js_fail(e, NATS_ERR_ARG, "invalid key \"%.200s\": use 1-255 of A-Z a-z 0-9 - / _ = ."
                        " with no leading, trailing or double dot", key ? key : "");
     return NATS_OK;
 }
@@ -134,13 +101,13 @@ static int kv_bind_info(kv_bucket *b, const nats_msg *m, js_err *e)
     if (js_json_parse(&d, m->data, m->len, tok, 256, &heap) != JSON_OK
         || (cfg = json_find(&d, 0, "config")) < 0) {
         free(heap);
-        return kv_fail(e, NATS_ERR_BAD_DATA, "stream info of %s is not valid JSON", b->stream);
+        return js_fail(e, NATS_ERR_BAD_DATA, "stream info of %s is not valid JSON", b->stream);
     }
     json_get_bool(&d, cfg, "allow_direct", &direct);
     json_get_int(&d, cfg, "max_msgs_per_subject", &hist);
     free(heap);
     if (hist < 1)
-        return kv_fail(e, NATS_ERR_BAD_DATA, "stream %s is not a KV bucket "
+        return js_fail(e, NATS_ERR_BAD_DATA, "stream %s is not a KV bucket "
                        "(max_msgs_per_subject < 1)", b->stream);
     b->allow_direct = direct;
     return NATS_OK;
@@ -166,15 +133,15 @@ int kv_bind(nats_conn *c, const char *bucket, kv_bucket **out, js_err *e)
     int rc;
 
     *out = NULL;
-    kv_err_clear(e);
-    if (!kv_valid_bucket(bucket))
-        return kv_fail(e, NATS_ERR_ARG, "invalid bucket name \"%.100s\": use 1-63 of A-Z a-z 0-9 _ -",
+    js_err_clear(e);
+    if (!js_valid_bucket(bucket, KV_NAME_MAX))
+        return js_fail(e, NATS_ERR_ARG, "invalid bucket name \"%.100s\": use 1-63 of A-Z a-z 0-9 _ -",
                        bucket ? bucket : "");
     b = kv_alloc(c, bucket);
-    if (!b) return kv_fail(e, NATS_ERR_NOMEM, "out of memory");
+    if (!b) return js_fail(e, NATS_ERR_NOMEM, "out of memory");
     snprintf(api, sizeof api, "STREAM.INFO.%s", b->stream);
     rc = js_api(c, api, NULL, 0, &m, e);
-    if (rc == NATS_ERR_NOT_FOUND) kv_fail(e, rc, "KV bucket %s does not exist", bucket);
+    if (rc == NATS_ERR_NOT_FOUND) js_fail(e, rc, "KV bucket %s does not exist", bucket);
     if (rc == NATS_OK) rc = kv_bind_info(b, m, e);
     nats_msg_free(m);
     if (rc != NATS_OK) { free(b); return rc; }
@@ -234,14 +201,14 @@ int kv_open(nats_conn *c, const kv_config *cfg, kv_bucket **out, js_err *e)
     int rc;
 
     *out = NULL;
-    kv_err_clear(e);
-    if (!cfg || !kv_valid_bucket(cfg->bucket))
-        return kv_fail(e, NATS_ERR_ARG, "invalid bucket name \"%.100s\": use 1-63 of A-Z a-z 0-9 _ -",
+    js_err_clear(e);
+    if (!cfg || !js_valid_bucket(cfg->bucket, KV_NAME_MAX))
+        return js_fail(e, NATS_ERR_ARG, "invalid bucket name \"%.100s\": use 1-63 of A-Z a-z 0-9 _ -",
                        cfg && cfg->bucket ? cfg->bucket : "");
     if (cfg->history < 0 || cfg->history > KV_MAX_HISTORY)
-        return kv_fail(e, NATS_ERR_ARG, "KV history must be 1..64");
+        return js_fail(e, NATS_ERR_ARG, "KV history must be 1..64");
     b = kv_alloc(c, cfg->bucket);
-    if (!b) return kv_fail(e, NATS_ERR_NOMEM, "out of memory");
+    if (!b) return js_fail(e, NATS_ERR_NOMEM, "out of memory");
 
     /* Bind when it exists (like nats.js), create only when it is missing. */
     snprintf(api, sizeof api, "STREAM.INFO.%s", b->stream);
@@ -249,7 +216,7 @@ int kv_open(nats_conn *c, const kv_config *cfg, kv_bucket **out, js_err *e)
     if (rc == NATS_ERR_NOT_FOUND) {
         if (kv_stream_config(b, cfg, body, sizeof body, &len) != NATS_OK) {
             free(b);
-            return kv_fail(e, NATS_ERR_ARG, "bucket config too long");
+            return js_fail(e, NATS_ERR_ARG, "bucket config too long");
         }
         snprintf(api, sizeof api, "STREAM.CREATE.%s", b->stream);
         rc = js_api(c, api, body, len, &m, e);
@@ -335,11 +302,11 @@ static int kv_get_direct(kv_bucket *b, const char *key, kv_entry *out, js_err *e
     /* The subject form takes an EMPTY body: any body earns a 408. */
     rc = nats_request(b->c, subj, NULL, 0, NULL, 0, JS_TIMEOUT_MS, &m);
     if (rc == NATS_ERR_NO_RESPONDERS) return rc;
-    if (rc == NATS_ERR_TIMEOUT) return kv_fail(e, rc, "direct get of %s timed out", keysubj);
-    if (rc != NATS_OK) return kv_fail(e, rc, "direct get: %s", nats_strerror(rc));
+    if (rc == NATS_ERR_TIMEOUT) return js_fail(e, rc, "direct get of %s timed out", keysubj);
+    if (rc != NATS_OK) return js_fail(e, rc, "direct get: %s", nats_strerror(rc));
     if (m->status == 404) {
         nats_msg_free(m);
-        return kv_fail(e, NATS_ERR_NOT_FOUND, "key %.200s not found", key);
+        return js_fail(e, NATS_ERR_NOT_FOUND, "key %.200s not found", key);
     }
     if (m->status != 0) {
         if (e) {
@@ -354,7 +321,7 @@ static int kv_get_direct(kv_bucket *b, const char *key, kv_entry *out, js_err *e
     if (nats_msg_header(m, "Nats-Sequence", v, sizeof v) != 0
         || sscanf(v, "%" SCNu64, &seq) != 1 || seq == 0) {
         nats_msg_free(m);
-        return kv_fail(e, NATS_ERR_BAD_DATA, "direct get of %s: no Nats-Sequence", keysubj);
+        return js_fail(e, NATS_ERR_BAD_DATA, "direct get of %s: no Nats-Sequence", keysubj);
     }
     snprintf(out->key, sizeof out->key, "%s", key);
     out->revision = seq;
@@ -413,7 +380,7 @@ static int kv_get_msgget(kv_bucket *b, const char *key, kv_entry *out, js_err *e
     json_w_obj_close(&w);
     snprintf(api, sizeof api, "STREAM.MSG.GET.%s", b->stream);
     rc = js_api(b->c, api, body, w.len, &m, e);
-    if (rc == NATS_ERR_NOT_FOUND) return kv_fail(e, rc, "key %.200s not found", key);
+    if (rc == NATS_ERR_NOT_FOUND) return js_fail(e, rc, "key %.200s not found", key);
     if (rc != NATS_OK) return rc;
     rc = NATS_ERR_BAD_DATA;
     if (js_json_parse(&d, m->data, m->len, tok, 64, &heap) == JSON_OK
@@ -435,7 +402,7 @@ static int kv_get_msgget(kv_bucket *b, const char *key, kv_entry *out, js_err *e
         data = NULL;
         rc = NATS_OK;
     } else {
-        kv_fail(e, rc, "STREAM.MSG.GET reply for %.200s is malformed", keysubj);
+        js_fail(e, rc, "STREAM.MSG.GET reply for %.200s is malformed", keysubj);
     }
     free(hdrs);
     free(data);
@@ -462,12 +429,12 @@ int kv_get(kv_bucket *b, const char *key, kv_entry *out, js_err *e)
 {
     int rc;
     memset(out, 0, sizeof *out);
-    kv_err_clear(e);
+    js_err_clear(e);
     if ((rc = kv_check_key(key, e)) != NATS_OK) return rc;
     rc = kv_get_last(b, key, out, e);
     if (rc == NATS_OK && out->op != KV_OP_PUT) {
         kv_entry_clear(out);
-        return kv_fail(e, NATS_ERR_NOT_FOUND, "key %.200s was deleted", key);
+        return js_fail(e, NATS_ERR_NOT_FOUND, "key %.200s was deleted", key);
     }
     return rc;
 }
@@ -518,7 +485,7 @@ int kv_create(kv_bucket *b, const char *key, const void *val, size_t len, uint64
     } else {
         kv_entry_clear(&last);
     }
-    return kv_fail(e, NATS_ERR_EXISTS, "key %.200s already exists", key);
+    return js_fail(e, NATS_ERR_EXISTS, "key %.200s already exists", key);
 }
 
 /* see kv.h */
@@ -564,7 +531,7 @@ int kv_keys(kv_bucket *b, void (*cb)(void *arg, const char *key), void *arg, js_
     uint64_t pending = 0, got = 0;
     int rc;
 
-    kv_err_clear(e);
+    js_err_clear(e);
     snprintf(filter, sizeof filter, "%s>", b->prefix);
     memset(&cfg, 0, sizeof cfg);
     cfg.stream = b->stream;
@@ -578,7 +545,7 @@ int kv_keys(kv_bucket *b, void (*cb)(void *arg, const char *key), void *arg, js_
         js_meta mt;
         rc = js_ordered_next(o, KV_LIST_WAIT_MS, &m, &mt);
         if (rc != NATS_OK) {
-            kv_fail(e, rc, "listing keys stopped: %s", nats_strerror(rc));
+            js_fail(e, rc, "listing keys stopped: %s", nats_strerror(rc));
             break;
         }
         got++;
@@ -600,11 +567,11 @@ int kv_watch(kv_bucket *b, const char *keyspec, void *notify_event, kv_watcher *
     int rc;
 
     *out = NULL;
-    kv_err_clear(e);
+    js_err_clear(e);
     if (!keyspec || !kv_valid_key_(keyspec, 1))
-        return kv_fail(e, NATS_ERR_ARG, "invalid watch key \"%.200s\"", keyspec ? keyspec : "");
+        return js_fail(e, NATS_ERR_ARG, "invalid watch key \"%.200s\"", keyspec ? keyspec : "");
     w = calloc(1, sizeof *w);
-    if (!w) return kv_fail(e, NATS_ERR_NOMEM, "out of memory");
+    if (!w) return js_fail(e, NATS_ERR_NOMEM, "out of memory");
     w->c = b->c;
     memcpy(w->prefix, b->prefix, sizeof w->prefix);
     kv_subject(b, keyspec, filter, sizeof filter);

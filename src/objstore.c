@@ -33,43 +33,10 @@ struct obj_store {
     char stream[OBJ_BUCKET_MAX + 4];    /* OBJ_<name> */
 };
 
-/* Fills *e (may be NULL) with a one-line message; returns rc. */
-static int obj_fail(js_err *e, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    if (e) {
-        e->code = 0;
-        e->err_code = 0;
-        va_start(ap, fmt);
-        vsnprintf(e->desc, sizeof e->desc, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
-static void obj_err_clear(js_err *e)
-{
-    if (e) { e->code = 0; e->err_code = 0; e->desc[0] = 0; }
-}
-
-/* Bucket names as for KV: ^[a-zA-Z0-9_-]+$, at most 63 bytes. */
-static int obj_valid_bucket(const char *b)
-{
-    size_t i, n = b ? strlen(b) : 0;
-    if (n == 0 || n >= OBJ_BUCKET_MAX) return 0;
-    for (i = 0; i < n; i++) {
-        char ch = b[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
-              || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 static int obj_check_name(const char *name, js_err *e)
 {
     if (!name || !name[0] || strlen(name) >= OBJ_NAME_MAX)
-        return obj_fail(e, NATS_ERR_ARG, "invalid object name: it must be 1-255 bytes");
+        return js_fail(e, NATS_ERR_ARG, "invalid object name: it must be 1-255 bytes");
     return NATS_OK;
 }
 
@@ -97,12 +64,12 @@ static int obj_lookup(nats_conn *c, const char *bucket, int create, obj_store **
     int rc;
 
     *out = NULL;
-    obj_err_clear(e);
-    if (!obj_valid_bucket(bucket))
-        return obj_fail(e, NATS_ERR_ARG, "invalid bucket name \"%.100s\": use 1-63 of A-Z a-z 0-9 _ -",
+    js_err_clear(e);
+    if (!js_valid_bucket(bucket, OBJ_BUCKET_MAX))
+        return js_fail(e, NATS_ERR_ARG, "invalid bucket name \"%.100s\": use 1-63 of A-Z a-z 0-9 _ -",
                         bucket ? bucket : "");
     s = calloc(1, sizeof *s);
-    if (!s) return obj_fail(e, NATS_ERR_NOMEM, "out of memory");
+    if (!s) return js_fail(e, NATS_ERR_NOMEM, "out of memory");
     s->c = c;
     snprintf(s->name, sizeof s->name, "%s", bucket);
     snprintf(s->stream, sizeof s->stream, "OBJ_%s", bucket);
@@ -110,7 +77,7 @@ static int obj_lookup(nats_conn *c, const char *bucket, int create, obj_store **
     snprintf(api, sizeof api, "STREAM.INFO.%s", s->stream);
     rc = js_api(c, api, NULL, 0, &m, e);
     if (rc == NATS_ERR_NOT_FOUND && !create)
-        obj_fail(e, rc, "object store %s does not exist", bucket);
+        js_fail(e, rc, "object store %s does not exist", bucket);
     if (rc == NATS_ERR_NOT_FOUND && create) {
         char chunks[OBJ_BUCKET_MAX + 16], meta[OBJ_BUCKET_MAX + 16];
         snprintf(chunks, sizeof chunks, "$O.%s.C.>", bucket);
@@ -214,7 +181,7 @@ static int obj_parse_meta(const char *js, size_t len, obj_info *out, js_err *e)
     }
     free(heap);
     if (rc != NATS_OK)
-        obj_fail(e, rc, "object meta%s%s is malformed: %s", out->name[0] ? " of " : "",
+        js_fail(e, rc, "object meta%s%s is malformed: %s", out->name[0] ? " of " : "",
                  out->name, why);
     return rc;
 }
@@ -232,10 +199,10 @@ int obj_info_get(obj_store *s, const char *name, int show_deleted, obj_info *out
     int rc, msg, di;
 
     memset(out, 0, sizeof *out);
-    obj_err_clear(e);
+    js_err_clear(e);
     if ((rc = obj_check_name(name, e)) != NATS_OK) return rc;
     if (obj_meta_subject(s, name, subj, sizeof subj))
-        return obj_fail(e, NATS_ERR_ARG, "object name too long");
+        return js_fail(e, NATS_ERR_ARG, "object name too long");
     /* STREAM.MSG.GET last_by_subj, as nats.js and nats.go's legacy API do:
     ** it reads from the stream leader, so a put just made is seen. */
     json_w_init(&w, body, sizeof body);
@@ -245,7 +212,7 @@ int obj_info_get(obj_store *s, const char *name, int show_deleted, obj_info *out
     snprintf(api, sizeof api, "STREAM.MSG.GET.%s", s->stream);
     rc = js_api(s->c, api, body, w.len, &m, e);
     if (rc == NATS_ERR_NOT_FOUND)
-        return obj_fail(e, rc, "object %.200s not found in %s", name, s->name);
+        return js_fail(e, rc, "object %.200s not found in %s", name, s->name);
     if (rc != NATS_OK) return rc;
 
     rc = NATS_ERR_BAD_DATA;
@@ -254,17 +221,17 @@ int obj_info_get(obj_store *s, const char *name, int show_deleted, obj_info *out
         && (di = json_find(&d, msg, "data")) >= 0 && d.tok[di].type == JSON_STRING) {
         size_t slen = (size_t)(d.tok[di].end - d.tok[di].start);
         meta = malloc(slen / 4 * 3 + 4);
-        if (!meta) rc = obj_fail(e, NATS_ERR_NOMEM, "out of memory");
+        if (!meta) rc = js_fail(e, NATS_ERR_NOMEM, "out of memory");
         else if (b64_decode(d.js + d.tok[di].start, slen, meta, slen / 4 * 3 + 3, &mlen) == SHA256_OK)
             rc = obj_parse_meta((const char *)meta, mlen, out, e);
     }
     if (rc == NATS_ERR_BAD_DATA && e && !e->desc[0])
-        obj_fail(e, rc, "meta message of %.200s is malformed", name);
+        js_fail(e, rc, "meta message of %.200s is malformed", name);
     free(meta);
     free(heap);
     nats_msg_free(m);
     if (rc == NATS_OK && out->deleted && !show_deleted)
-        return obj_fail(e, NATS_ERR_NOT_FOUND, "object %.200s was deleted from %s", name, s->name);
+        return js_fail(e, NATS_ERR_NOT_FOUND, "object %.200s was deleted from %s", name, s->name);
     return rc;
 }
 
@@ -304,11 +271,11 @@ static int obj_publish_meta(obj_store *s, const obj_info *in, uint32_t chunk_siz
     int rc;
 
     if (obj_meta_subject(s, in->name, subj, sizeof subj))
-        return obj_fail(e, NATS_ERR_ARG, "object name too long");
+        return js_fail(e, NATS_ERR_ARG, "object name too long");
     json = malloc(OBJ_META_MAX);
-    if (!json) return obj_fail(e, NATS_ERR_NOMEM, "out of memory");
+    if (!json) return js_fail(e, NATS_ERR_NOMEM, "out of memory");
     rc = obj_meta_json(in, chunk_size, json, OBJ_META_MAX, &len);
-    if (rc != NATS_OK) obj_fail(e, rc, "object meta too long");
+    if (rc != NATS_OK) js_fail(e, rc, "object meta too long");
     else rc = js_publish(s->c, subj, hdr, sizeof hdr - 1, json, len, NULL, e);
     free(json);
     return rc;
@@ -344,8 +311,8 @@ static int obj_wait_ack(nats_sub *acks, js_err *e)
     uint64_t seq;
     int rc = nats_sub_next(acks, JS_TIMEOUT_MS, &m);
     if (rc == NATS_ERR_TIMEOUT)
-        return obj_fail(e, rc, "no acknowledgement for a chunk within %d ms", JS_TIMEOUT_MS);
-    if (rc != NATS_OK) return obj_fail(e, rc, "waiting for a chunk acknowledgement: %s", nats_strerror(rc));
+        return js_fail(e, rc, "no acknowledgement for a chunk within %d ms", JS_TIMEOUT_MS);
+    if (rc != NATS_OK) return js_fail(e, rc, "waiting for a chunk acknowledgement: %s", nats_strerror(rc));
     rc = js_puback_parse(m, &seq, e);
     nats_msg_free(m);
     return rc;
@@ -383,37 +350,37 @@ static int obj_put_impl(obj_store *s, const char *name, obj_read_fn rd, void *ra
     int rc, inflight = 0, published = 0, had_old;
     uint64_t idx = 0;
 
-    obj_err_clear(e);
+    js_err_clear(e);
     if ((rc = obj_check_name(name, e)) != NATS_OK) return rc;
     rc = obj_info_get(s, name, 1, &old, e);
     if (rc != NATS_OK && rc != NATS_ERR_NOT_FOUND) return rc;
     had_old = rc == NATS_OK && !old.deleted && old.nuid[0];
-    obj_err_clear(e);
+    js_err_clear(e);
 
     memset(&inf, 0, sizeof inf);
     snprintf(inf.name, sizeof inf.name, "%s", name);
     snprintf(inf.bucket, sizeof inf.bucket, "%s", s->name);
-    if (obj_new_nuid(inf.nuid) != 0) return obj_fail(e, NATS_ERR_IO, "no random numbers for a NUID");
+    if (obj_new_nuid(inf.nuid) != 0) return js_fail(e, NATS_ERR_IO, "no random numbers for a NUID");
     obj_chunk_subject(s, inf.nuid, chunk_subj, sizeof chunk_subj);
 
     chunk_size = OBJ_CHUNK_SIZE;
     maxp = nats_max_payload(s->c);
     if (maxp > 0 && maxp < chunk_size) chunk_size = maxp;
     buf = malloc(chunk_size);
-    if (!buf) return obj_fail(e, NATS_ERR_NOMEM, "out of memory");
+    if (!buf) return js_fail(e, NATS_ERR_NOMEM, "out of memory");
 
     nats_new_inbox(s->c, inbox, sizeof inbox);
     snprintf(ackwild, sizeof ackwild, "%s.*", inbox);
     rc = nats_subscribe(s->c, ackwild, NULL, &acks);
     if (rc != NATS_OK) {
         free(buf);
-        return obj_fail(e, rc, "subscribe for acknowledgements: %s", nats_strerror(rc));
+        return js_fail(e, rc, "subscribe for acknowledgements: %s", nats_strerror(rc));
     }
 
     sha256_init(&sha);
     for (;;) {
         if (obj_fill(rd, rarg, buf, chunk_size, &got) != 0) {
-            rc = obj_fail(e, NATS_ERR_IO, "reading the object's data failed%s%s",
+            rc = js_fail(e, NATS_ERR_IO, "reading the object's data failed%s%s",
                           win_last_error()[0] ? ": " : "", win_last_error());
             break;
         }
@@ -427,7 +394,7 @@ static int obj_put_impl(obj_store *s, const char *name, obj_read_fn rd, void *ra
         snprintf(reply, sizeof reply, "%s.%" PRIu64, inbox, idx);
         rc = nats_publish(s->c, chunk_subj, reply, buf, got);
         if (rc != NATS_OK) {
-            obj_fail(e, rc, "publishing a chunk of %.200s failed: %s", name, nats_strerror(rc));
+            js_fail(e, rc, "publishing a chunk of %.200s failed: %s", name, nats_strerror(rc));
             break;
         }
         published = 1;
@@ -444,7 +411,7 @@ static int obj_put_impl(obj_store *s, const char *name, obj_read_fn rd, void *ra
     nats_unsubscribe(acks);
     free(buf);
 
-    if (rc == NATS_OK && idx > 0xffffffffu) rc = obj_fail(e, NATS_ERR_ARG, "object too large");
+    if (rc == NATS_OK && idx > 0xffffffffu) rc = js_fail(e, NATS_ERR_ARG, "object too large");
     if (rc == NATS_OK) {
         sha256_final(&sha, digest);
         sha256_digest_encode(digest, inf.digest, sizeof inf.digest);
@@ -494,14 +461,14 @@ int obj_put_file(obj_store *s, const char *name, const char *path_utf8,
     LARGE_INTEGER size;
     int rc;
 
-    obj_err_clear(e);
+    js_err_clear(e);
     if (!path_utf8 || win_to_wide(path_utf8, wp, WIN_PATH_MAX) != 0)
-        return obj_fail(e, NATS_ERR_ARG, "bad path: %.200s", path_utf8 ? path_utf8 : "");
+        return js_fail(e, NATS_ERR_ARG, "bad path: %.200s", path_utf8 ? path_utf8 : "");
     h = CreateFileW(wp, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING,
                     FILE_ATTRIBUTE_NORMAL | FILE_FLAG_SEQUENTIAL_SCAN, NULL);
     if (h == INVALID_HANDLE_VALUE) {
         win_err("CreateFileW", path_utf8);
-        return obj_fail(e, NATS_ERR_IO, "%s", win_last_error());
+        return js_fail(e, NATS_ERR_IO, "%s", win_last_error());
     }
     if (!GetFileSizeEx(h, &size)) size.QuadPart = 0;
     rc = obj_put_impl(s, name, obj_read_handle, h, (uint64_t)size.QuadPart, pr, parg, out, e);
@@ -528,7 +495,7 @@ static int obj_get_with_info(obj_store *s, const obj_info *inf, obj_write_fn wr,
     int rc = NATS_OK;
 
     if (sha256_digest_decode(inf->digest, want) != SHA256_OK)
-        return obj_fail(e, NATS_ERR_DIGEST, "object %.200s has %s digest \"%s\"", inf->name,
+        return js_fail(e, NATS_ERR_DIGEST, "object %.200s has %s digest \"%s\"", inf->name,
                         inf->digest[0] ? "a malformed" : "no", inf->digest);
     sha256_init(&sha);
     if (inf->size > 0) {
@@ -540,27 +507,27 @@ static int obj_get_with_info(obj_store *s, const obj_info *inf, obj_write_fn wr,
         rc = js_ordered_start(s->c, &cfg, &o, &pending, e);
         if (rc != NATS_OK) return rc;
         if (pending == 0)
-            rc = obj_fail(e, NATS_ERR_SIZE, "object %.200s has no chunks (expected %" PRIu64 " bytes)",
+            rc = js_fail(e, NATS_ERR_SIZE, "object %.200s has no chunks (expected %" PRIu64 " bytes)",
                           inf->name, inf->size);
         while (rc == NATS_OK) {
             nats_msg *m = NULL;
             js_meta mt;
             rc = js_ordered_next(o, OBJ_STALL_MS, &m, &mt);
             if (rc == NATS_ERR_TIMEOUT) {
-                obj_fail(e, rc, "download of %.200s stalled for %d s", inf->name, OBJ_STALL_MS / 1000);
+                js_fail(e, rc, "download of %.200s stalled for %d s", inf->name, OBJ_STALL_MS / 1000);
                 break;
             }
             if (rc != NATS_OK) {
-                obj_fail(e, rc, "download of %.200s failed: %s", inf->name, nats_strerror(rc));
+                js_fail(e, rc, "download of %.200s failed: %s", inf->name, nats_strerror(rc));
                 break;
             }
             if (m->len > inf->size - bytes) {
-                rc = obj_fail(e, NATS_ERR_SIZE, "object %.200s has more data than its size %" PRIu64,
+                rc = js_fail(e, NATS_ERR_SIZE, "object %.200s has more data than its size %" PRIu64,
                               inf->name, inf->size);
             } else {
                 sha256_update(&sha, m->data, m->len);
                 if (m->len && wr(warg, m->data, m->len) != 0)
-                    rc = obj_fail(e, NATS_ERR_IO, "writing %.200s failed%s%s", inf->name,
+                    rc = js_fail(e, NATS_ERR_IO, "writing %.200s failed%s%s", inf->name,
                                   win_last_error()[0] ? ": " : "", win_last_error());
                 bytes += m->len;
                 chunks++;
@@ -573,12 +540,12 @@ static int obj_get_with_info(obj_store *s, const obj_info *inf, obj_write_fn wr,
         if (rc != NATS_OK) return rc;
     }
     if (bytes != inf->size || chunks != inf->chunks)
-        return obj_fail(e, NATS_ERR_SIZE, "object %.200s is short: %" PRIu64 " bytes in %" PRIu64
+        return js_fail(e, NATS_ERR_SIZE, "object %.200s is short: %" PRIu64 " bytes in %" PRIu64
                         " chunks, expected %" PRIu64 " in %u", inf->name, bytes, chunks,
                         inf->size, (unsigned)inf->chunks);
     sha256_final(&sha, have);
     if (memcmp(have, want, SHA256_LEN) != 0)
-        return obj_fail(e, NATS_ERR_DIGEST, "object %.200s does not match its digest", inf->name);
+        return js_fail(e, NATS_ERR_DIGEST, "object %.200s does not match its digest", inf->name);
     return NATS_OK;
 }
 
@@ -619,7 +586,7 @@ int obj_get_file(obj_store *s, const char *name, const char *path_utf8,
     int rc;
 
     if (!path_utf8 || win_to_wide(path_utf8, wp, WIN_PATH_MAX) != 0)
-        return obj_fail(e, NATS_ERR_ARG, "bad path: %.200s", path_utf8 ? path_utf8 : "");
+        return js_fail(e, NATS_ERR_ARG, "bad path: %.200s", path_utf8 ? path_utf8 : "");
     /* Info first: a missing object must not create or truncate the file. */
     rc = obj_info_get(s, name, 0, &inf, e);
     if (rc != NATS_OK) return rc;
@@ -628,12 +595,12 @@ int obj_get_file(obj_store *s, const char *name, const char *path_utf8,
                     FILE_ATTRIBUTE_NORMAL | FILE_FLAG_SEQUENTIAL_SCAN, NULL);
     if (h == INVALID_HANDLE_VALUE) {
         win_err("CreateFileW", path_utf8);
-        return obj_fail(e, NATS_ERR_IO, "%s", win_last_error());
+        return js_fail(e, NATS_ERR_IO, "%s", win_last_error());
     }
     rc = obj_get_with_info(s, &inf, obj_write_handle, h, pr, parg, e);
     if (rc == NATS_OK && !FlushFileBuffers(h)) {
         win_err("FlushFileBuffers", path_utf8);
-        rc = obj_fail(e, NATS_ERR_IO, "%s", win_last_error());
+        rc = js_fail(e, NATS_ERR_IO, "%s", win_last_error());
     }
     CloseHandle(h);
     if (rc != NATS_OK && !DeleteFileW(wp)) win_err("DeleteFileW", path_utf8);
@@ -652,7 +619,7 @@ int obj_list(obj_store *s, int include_deleted,
     uint64_t pending = 0, got = 0;
     int rc;
 
-    obj_err_clear(e);
+    js_err_clear(e);
     snprintf(filter, sizeof filter, "$O.%s.M.>", s->name);
     memset(&cfg, 0, sizeof cfg);
     cfg.stream = s->stream;
@@ -667,7 +634,7 @@ int obj_list(obj_store *s, int include_deleted,
         js_err e2;
         rc = js_ordered_next(o, 3 * JS_TIMEOUT_MS, &m, &mt);
         if (rc != NATS_OK) {
-            obj_fail(e, rc, "listing %s stopped: %s", s->name, nats_strerror(rc));
+            js_fail(e, rc, "listing %s stopped: %s", s->name, nats_strerror(rc));
             break;
         }
         got++;
