@@ -101,7 +101,15 @@ $(BUILD)/fixtures/.ok: tests/pe_fixtures.sh
 
 fuzzers: $(addprefix $(BUILD)/fuzz/,$(FUZZERS)) $(BUILD)/fixtures/.ok
 
-test: deps units fuzzers
+# nats.js for the interop checks (it_interop, it_cli), pinned by the lock file;
+# installed before the suites start, since they run in parallel.
+INTEROP = tests/interop/node_modules/.package-lock.json
+$(INTEROP): tests/interop/package-lock.json
+	@echo "deps: npm ci in tests/interop"
+	@cd tests/interop && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $@
+
+test: deps units fuzzers $(INTEROP)
 	@BUILD=$(BUILD) DEPS=$(DEPS) bash tests/run.sh
 
 fuzz: deps fuzzers
@@ -110,7 +118,7 @@ fuzz: deps fuzzers
 demo: deps
 	@bash scripts/demo.sh
 
-bench: deps units
+bench: deps units $(INTEROP)
 	@BUILD=$(BUILD) bash bench/run.sh
 
 clean:
