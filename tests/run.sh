@@ -29,6 +29,17 @@ run_suite() {
     f=$(printf '%s' "$out" | sed -nE 's/.*([^0-9]|^)([0-9]+) passed, ([0-9]+) failed.*/\3/p')
     if [ -z "$p" ]; then p=0; f=1; fi           # no summary line: the suite broke
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    # An integration suite that failed runs once more from scratch (its own
+    # fresh prefix and broker): under load Wine now and then runs a process
+    # that does nothing and exits 0 (see README, "Known issues"). A real
+    # defect fails twice; the first run's log is kept and the retry is named
+    # in the summary.
+    if [ "$f" -ne 0 ] && [ "${RETRIED:-}" != "$name" ] && [ "${name#it_}" != "$name" ]; then
+        mv "$log/$name.log" "$log/$name.first-try.log"
+        echo "$name: $p passed, $f failed on the first try; running it again" >"$log/$name.retried"
+        RETRIED=$name run_suite "$name" "$@"
+        return
+    fi
     echo "$p $f $((SECONDS - start))" >"$log/$name.result"
     report "$name"
 }
@@ -91,6 +102,7 @@ for r in $(cd "$log" && find . -name '*.result' | sort); do
     pass=$((pass + p)); fail=$((fail + f))
     [ "$f" -ne 0 ] && bad_suites+=("${r#./}")
 done
+for r in "$log"/*.retried; do [ -e "$r" ] && echo "retried: $(cat "$r")"; done
 if [ ${#bad_suites[@]} -gt 0 ]; then echo "failed suites: ${bad_suites[*]%.result}"; fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
