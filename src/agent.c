@@ -21,6 +21,7 @@
 #include <string.h>
 #include "agent_run.h"
 #include "conf.h"
+#include "log.h"
 #include "scope.h"
 #include "service.h"
 #include "update.h"
@@ -489,11 +490,36 @@ static int cmd_agent(const args *a, int under_scm)
     return rc;
 }
 
+/*
+** Last words of a crashing process: one line in the log and the Event Log
+** with the exception code and the faulting address relative to the exe's
+** base (what a symbol map of the build resolves), then the default
+** handling (the process ends; under the SCM the failure actions restart
+** it). A crash while logging must not recurse into the logger.
+*/
+static LONG WINAPI crash_filter(EXCEPTION_POINTERS *ep)
+{
+    static volatile LONG entered;
+    const EXCEPTION_RECORD *er = ep ? ep->ExceptionRecord : NULL;
+    if (er && InterlockedExchange(&entered, 1) == 0) {
+        uintptr_t base = (uintptr_t)GetModuleHandleW(NULL);
+        uintptr_t at = (uintptr_t)er->ExceptionAddress;
+        log_event(LOG_ERROR, "crashed: exception 0x%08lx at exe+0x%llx (thread %lu)",
+                  (unsigned long)er->ExceptionCode,
+                  (unsigned long long)(at >= base ? at - base : at),
+                  (unsigned long)GetCurrentThreadId());
+        log_close();
+    }
+    return EXCEPTION_CONTINUE_SEARCH;
+}
+
 int wmain(int argc, wchar_t **argv)
 {
     args a;
     const char *cmd;
     int rc;
+
+    SetUnhandledExceptionFilter(crash_filter);
 
     /* The swap helper parses its own (wide) arguments. */
     if (argc > 1 && wcscmp(argv[1], L"--swap") == 0) return upd_swap_main(argc, argv);

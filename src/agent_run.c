@@ -763,10 +763,11 @@ int arun_body(void *arg)
     digest_self(a);
     snprintf(a->subj_hb, sizeof a->subj_hb, "heartbeat.%s", a->pc_id);
     snprintf(a->subj_ping, sizeof a->subj_ping, "agents.%s.ping", a->pc_id);
-    log_info("starting kanade-agent version=%s pc_id=%s nats_url=%s mode=%s config=%s "
+    log_info("starting kanade-agent version=%s pc_id=%s nats_url=%s mode=%s pid=%lu config=%s "
              "log_dir=%s keep_days=%d exe_sha256=%s", a->version, a->pc_id, a->cfg.nats_url,
-             o->under_scm ? "service" : "console", o->config_path, a->log_dir,
-             a->cfg.keep_days, a->exe_digest[0] ? a->exe_digest : "(unknown)");
+             o->under_scm ? "service" : "console", (unsigned long)GetCurrentProcessId(),
+             o->config_path, a->log_dir, a->cfg.keep_days,
+             a->exe_digest[0] ? a->exe_digest : "(unknown)");
 
     memset(&uc, 0, sizeof uc);
     uc.exe_path = a->exe_path;
