@@ -87,6 +87,13 @@ $(BUILD)/wtest/%.exe: tests/%.c $(BUILD)/libkanade.a tests/th.h $(wildcard src/*
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-error=unused-function -Itests -static -municode -o $@ $< $(BUILD)/libkanade.a $(LIBS)
 
+# The fleet simulator runs the agent's own code: it includes agent_run.c
+# (the agent loop is static) and links the other agent modules.
+FLEET_OBJS = $(filter-out $(OBJ)/agent.o $(OBJ)/agent_run.o,$(AGENT_OBJS))
+$(BUILD)/wtest/tool_fleet.exe: tests/tool_fleet.c $(FLEET_OBJS) $(BUILD)/libkanade.a $(wildcard src/*.c) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-error=unused-function -Itests -static -municode -o $@ $< $(FLEET_OBJS) $(BUILD)/libkanade.a $(LIBS)
+
 $(BUILD)/fuzz/%: tests/%.c $(PURE_SRC) $(HDRS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(FUZZCC) $(FUZZFLAGS) -o $@ $< $(PURE_SRC) -lbearssl

@@ -808,6 +808,7 @@ int arun_body(void *arg)
     no.key_file = a->cfg.key_file[0] ? a->cfg.key_file : NULL;
     no.name = "kanade-agent";
     no.retry_initial = 1;
+    no.randomize = 1;
     no.on_event = on_nats_event;
     no.event_arg = a;
     rc = nats_connect(&no, &a->nc, err, sizeof err);

@@ -26,7 +26,7 @@ typedef struct opt_def { const char *name; int has_val; int global; } opt_def;
 static const opt_def OPT_DEFS[] = {
     { "server", 1, 1 }, { "user", 1, 1 }, { "password", 1, 1 }, { "token", 1, 1 },
     { "tls-ca", 1, 1 }, { "tls-cert", 1, 1 }, { "tls-key", 1, 1 },
-    { "json", 0, 1 }, { "timeout", 1, 1 }, { "help", 0, 1 }, { "version", 0, 1 },
+    { "json", 0, 1 }, { "timeout", 1, 1 }, { "replicas", 1, 1 }, { "help", 0, 1 }, { "version", 0, 1 },
     { "force", 0, 0 }, { "pcs", 1, 0 }, { "pc", 1, 0 }, { "groups", 1, 0 },
     { "group", 1, 0 }, { "global", 0, 0 }, { "jitter", 1, 0 }, { "stale", 1, 0 },
     { "set", 1, 0 }, { "add", 1, 0 }, { "remove", 1, 0 },
@@ -112,6 +112,8 @@ static const char GLOBAL_HELP[] =
     "  --tls-cert FILE --tls-key FILE   client certificate (KANADE_TLS_CERT, KANADE_TLS_KEY)\n"
     "  --json                  machine-readable output\n"
     "  --timeout DUR           connect/answer timeout, e.g. 5s (default 5s)\n"
+    "  --replicas N            a bucket this command creates gets N replicas (a JetStream\n"
+    "                          cluster; default 1); existing buckets are used as they are\n"
     "  --help, --version\n"
     "\n"
     "exit codes: 0 ok, 1 failed, 2 usage error, 3 not found, 4 timeout or unreachable\n";
@@ -241,6 +243,13 @@ static int parse_args(int argc, char **argv)
             set_global(d->name, val);
             if (!strcmp(d->name, "timeout") && parse_timeout(val, &cli_g.timeout_ms))
                 return cli_usage("--timeout '%s' is not a duration like 5s or 1m", val);
+            if (!strcmp(d->name, "replicas")) {
+                char *end = NULL;
+                long r = strtol(val, &end, 10);
+                if (!val[0] || *end || r < 1 || r > 5)
+                    return cli_usage("--replicas '%s' is not a number from 1 to 5", val);
+                cli_g.replicas = (int)r;
+            }
         } else {
             if (cli_g.nopt >= CLI_MAX_OPTS) return cli_usage("too many options");
             cli_g.opt[cli_g.nopt].name = d->name;

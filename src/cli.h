@@ -50,6 +50,7 @@ typedef struct cli_state {
     const char *servers, *user, *pass, *token, *ca, *cert, *key;
     int json, help, version;
     int64_t timeout_ms;             /* 0 = the command's default */
+    int replicas;                   /* --replicas: buckets this run creates (0 = 1) */
     const char *pos[CLI_MAX_POS];   /* positional words, command words included */
     int npos;
     cli_opt opt[CLI_MAX_OPTS];      /* command options in command-line order */

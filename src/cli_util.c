@@ -293,7 +293,8 @@ int cli_open_kv(const char *bucket, kv_bucket **out)
     js_err e;
     int rc;
     memset(&e, 0, sizeof e);
-    rc = cfg ? kv_open(cli_g.nc, cfg, out, &e) : kv_bind(cli_g.nc, bucket, out, &e);
+    rc = cfg ? kv_open_replicas(cli_g.nc, cfg, cli_g.replicas ? cli_g.replicas : 1, out, &e)
+             : kv_bind(cli_g.nc, bucket, out, &e);
     if (rc == NATS_OK) return CLI_OK;
     if (rc == NATS_ERR_NOT_FOUND)
         return cli_fail(CLI_NOT_FOUND, "KV bucket %s does not exist; check the name", bucket);
@@ -305,7 +306,8 @@ int cli_open_obj(const char *bucket, obj_store **out)
     js_err e;
     int rc;
     memset(&e, 0, sizeof e);
-    rc = !strcmp(bucket, CLI_B_RELEASES) ? obj_open(cli_g.nc, bucket, out, &e) : obj_bind(cli_g.nc, bucket, out, &e);
+    rc = !strcmp(bucket, CLI_B_RELEASES) ? obj_open_replicas(cli_g.nc, bucket, cli_g.replicas ? cli_g.replicas : 1, out, &e)
+                                         : obj_bind(cli_g.nc, bucket, out, &e);
     if (rc == NATS_OK) return CLI_OK;
     if (rc == NATS_ERR_NOT_FOUND)
         return cli_fail(CLI_NOT_FOUND, "object store %s does not exist; check the name", bucket);

@@ -153,8 +153,8 @@ int kv_bind(nats_conn *c, const char *bucket, kv_bucket **out, js_err *e)
 ** The stream config nats.go's CreateKeyValue sends (kv.go), field for
 ** field, so that either client later finds the config it would create.
 */
-static int kv_stream_config(const kv_bucket *b, const kv_config *cfg, char *buf, size_t cap,
-                            size_t *len)
+static int kv_stream_config(const kv_bucket *b, const kv_config *cfg, int replicas, char *buf,
+                            size_t cap, size_t *len)
 {
     json_w w;
     int64_t hist = cfg->history > 0 ? cfg->history : 1;
@@ -181,7 +181,7 @@ static int kv_stream_config(const kv_bucket *b, const kv_config *cfg, char *buf,
     json_w_kint(&w, "max_msgs_per_subject", hist);
     json_w_kint(&w, "max_msg_size", -1);
     json_w_kstr(&w, "storage", "file");
-    json_w_kint(&w, "num_replicas", 1);
+    json_w_kint(&w, "num_replicas", replicas);
     json_w_kint(&w, "duplicate_window", dup);
     json_w_kbool(&w, "deny_delete", 1);
     json_w_kbool(&w, "allow_rollup_hdrs", 1);
@@ -193,6 +193,12 @@ static int kv_stream_config(const kv_bucket *b, const kv_config *cfg, char *buf,
 
 /* see kv.h */
 int kv_open(nats_conn *c, const kv_config *cfg, kv_bucket **out, js_err *e)
+{
+    return kv_open_replicas(c, cfg, 1, out, e);
+}
+
+/* see kv.h */
+int kv_open_replicas(nats_conn *c, const kv_config *cfg, int replicas, kv_bucket **out, js_err *e)
 {
     char api[128], body[1024];
     size_t len = 0;
@@ -207,6 +213,8 @@ int kv_open(nats_conn *c, const kv_config *cfg, kv_bucket **out, js_err *e)
                        cfg && cfg->bucket ? cfg->bucket : "");
     if (cfg->history < 0 || cfg->history > KV_MAX_HISTORY)
         return js_fail(e, NATS_ERR_ARG, "KV history must be 1..64");
+    if (replicas < 1 || replicas > 5)
+        return js_fail(e, NATS_ERR_ARG, "replicas must be 1..5");
     b = kv_alloc(c, cfg->bucket);
     if (!b) return js_fail(e, NATS_ERR_NOMEM, "out of memory");
 
@@ -214,7 +222,7 @@ int kv_open(nats_conn *c, const kv_config *cfg, kv_bucket **out, js_err *e)
     snprintf(api, sizeof api, "STREAM.INFO.%s", b->stream);
     rc = js_api(c, api, NULL, 0, &m, e);
     if (rc == NATS_ERR_NOT_FOUND) {
-        if (kv_stream_config(b, cfg, body, sizeof body, &len) != NATS_OK) {
+        if (kv_stream_config(b, cfg, replicas, body, sizeof body, &len) != NATS_OK) {
             free(b);
             return js_fail(e, NATS_ERR_ARG, "bucket config too long");
         }

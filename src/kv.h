@@ -32,6 +32,8 @@ void kv_entry_clear(kv_entry *e);
 
 /* Creates the bucket with nats.go's exact stream config, or binds to it when it exists. */
 int kv_open(nats_conn *c, const kv_config *cfg, kv_bucket **out, js_err *e);
+/* kv_open creating a missing bucket with `replicas` stream replicas (1..5). */
+int kv_open_replicas(nats_conn *c, const kv_config *cfg, int replicas, kv_bucket **out, js_err *e);
 /* Binds to an existing bucket; NATS_ERR_NOT_FOUND when it is missing. */
 int kv_bind(nats_conn *c, const char *bucket, kv_bucket **out, js_err *e);
 void kv_close(kv_bucket *b);                /* harmless on NULL */

@@ -14,7 +14,9 @@
 **
 **   Reconnect: on a socket error or a stale connection (max_pings_out
 **   unanswered PINGs) the reader thread closes the socket and retries the
-**   server list in order with capped exponential backoff (±25 % jitter),
+**   server list in order with capped exponential backoff (±50 % jitter),
+**   the configured servers first, then those learned from the INFO's
+**   connect_urls (the cluster's other nodes; up to 16 servers in all),
 **   then resubscribes every live subscription with its old sid and bumps
 **   nats_generation(). Publishes while disconnected fail with
 **   NATS_ERR_CONN (nothing is buffered, so nothing is replayed late).
@@ -82,6 +84,8 @@ typedef struct nats_opts {
     int no_reconnect;           /* 1: a lost connection is final (CLI use) */
     int retry_initial;          /* 1: nats_connect succeeds at once and keeps
                                    connecting in the background (agent use) */
+    int randomize;              /* 1: try the servers in a random order, so a
+                                   fleet spreads over a cluster (agent use) */
     void (*on_event)(void *arg, int event); /* reader thread; must not block */
     void *event_arg;
 } nats_opts;

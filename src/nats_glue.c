@@ -55,6 +55,7 @@ typedef struct srv {
     char port[8];
     int tls;                    /* tls:// */
     char *user, *pass, *token;  /* from the URL's userinfo, or NULL */
+    int learned;                /* from an INFO's connect_urls, not configured */
 } srv;
 
 typedef struct req {
@@ -86,7 +87,7 @@ struct nats_conn {
     /* options: owned copies */
     char *user, *pass, *token, *name;
     int connect_timeout_ms, ping_interval_ms, max_pings_out;
-    int reconnect_min_ms, reconnect_max_ms, no_reconnect, retry_initial;
+    int reconnect_min_ms, reconnect_max_ms, no_reconnect, retry_initial, randomize;
     void (*on_event)(void *arg, int event);
     void *event_arg;
     srv servers[MAX_SERVERS];
@@ -291,6 +292,19 @@ static int parse_servers(nats_conn *c, const char *list, char *err, size_t cap)
     return 0;
 }
 
+/* Shuffles the configured list (Fisher-Yates), so that a fleet given the
+** same URLs spreads over the nodes instead of all taking the first. */
+static void shuffle_servers(nats_conn *c)
+{
+    int i;
+    for (i = c->nservers - 1; i > 0; i--) {
+        int j = (int)(win_random_u32() % (uint32_t)(i + 1));
+        srv t = c->servers[i];
+        c->servers[i] = c->servers[j];
+        c->servers[j] = t;
+    }
+}
+
 /* ---- socket I/O -------------------------------------------------------- */
 
 /*
@@ -425,6 +439,41 @@ static size_t inbound_limit(size_t max_payload)
     return lim > ((size_t)256 << 20) ? ((size_t)256 << 20) : lim;
 }
 
+/*
+** Adds the cluster's other servers from an INFO's connect_urls ("host:port"
+** strings) to the list, so a client given one URL can fail over to nodes it
+** was never told about. A learned server takes the scheme and credentials
+** of the server that announced it. Only the reader (or nats_connect before
+** it starts) touches the list, and entries never move, so cur_srv stays
+** valid. Full list: the rest are ignored.
+*/
+static void learn_servers(nats_conn *c, const json_doc *d)
+{
+    const srv *from = c->cur_srv;
+    int arr = json_find(d, 0, "connect_urls"), i, k, n;
+    if (arr < 0 || d->tok[arr].type != JSON_ARRAY || !from) return;
+    n = d->tok[arr].size;
+    for (i = arr + 1, k = 0; k < n && i > 0 && i < d->ntok; k++, i = json_skip(d, i)) {
+        char hp[280], url[300], err[200];
+        srv sv;
+        int j, dup = 0;
+        if (d->tok[i].type != JSON_STRING || json_tok_str(d, i, hp, sizeof hp) != JSON_OK) continue;
+        snprintf(url, sizeof url, "%s://%s", from->tls ? "tls" : "nats", hp);
+        if (parse_url(url, strlen(url), &sv, err, sizeof err)) continue;
+        for (j = 0; j < c->nservers && !dup; j++)
+            dup = _stricmp(c->servers[j].host, sv.host) == 0 && strcmp(c->servers[j].port, sv.port) == 0;
+        if (dup) continue;
+        if (c->nservers == MAX_SERVERS) break;
+        sv.learned = 1;
+        sv.user = dupstr(from->user);
+        sv.pass = dupstr(from->pass);
+        sv.token = dupstr(from->token);
+        EnterCriticalSection(&c->mu);
+        c->servers[c->nservers++] = sv;
+        LeaveCriticalSection(&c->mu);
+    }
+}
+
 /* Applies an INFO (first or asynchronous). Returns 0, or NATS_ERR_PROTO. */
 static int handle_info(nats_conn *c, const char *text, size_t len)
 {
@@ -445,6 +494,7 @@ static int handle_info(nats_conn *c, const char *text, size_t len)
     LeaveCriticalSection(&c->mu);
     LeaveCriticalSection(&c->wmu);
     np_set_max_payload(&c->parser, inbound_limit((size_t)mp));
+    learn_servers(c, &d);
     return NATS_OK;
 }
 
@@ -999,14 +1049,19 @@ static void drop(nats_conn *c)
     c->cur = NULL;
 }
 
-/* Backoff before reconnect round `round`: min*2^round capped, ±25 %. */
+/*
+** Backoff before reconnect round `round`: min*2^round capped, ±50 %. A
+** fleet loses a server all at the same moment; the jitter is what spreads
+** its reconnects, so it is wide: ±25 % put 100 agents' first attempts into
+** half a second (bench/fleet.sh, the storm line).
+*/
 static DWORD backoff_ms(nats_conn *c, int round)
 {
     uint64_t d = (uint64_t)c->reconnect_min_ms;
     int i;
     for (i = 0; i < round && d < (uint64_t)c->reconnect_max_ms; i++) d *= 2;
     if (d > (uint64_t)c->reconnect_max_ms) d = (uint64_t)c->reconnect_max_ms;
-    return (DWORD)(d * (75 + win_random_u32() % 51) / 100);
+    return (DWORD)(d * (50 + win_random_u32() % 101) / 100);
 }
 
 /*
@@ -1159,6 +1214,7 @@ int nats_connect(const nats_opts *o, nats_conn **out, char *err, size_t errcap)
     if (c->reconnect_max_ms < c->reconnect_min_ms) c->reconnect_max_ms = c->reconnect_min_ms;
     c->no_reconnect = o->no_reconnect;
     c->retry_initial = o->retry_initial;
+    c->randomize = o->randomize;
     c->on_event = o->on_event;
     c->event_arg = o->event_arg;
     c->max_payload = DEFAULT_MAX_PAYLOAD;
@@ -1181,6 +1237,7 @@ int nats_connect(const nats_opts *o, nats_conn **out, char *err, size_t errcap)
     np_init(&c->parser, c->line, LINE_SIZE, inbound_limit(DEFAULT_MAX_PAYLOAD));
     nuid_reset(c);
     if (parse_servers(c, o->servers, err, errcap)) { conn_free(c); return NATS_ERR_ARG; }
+    if (c->randomize) shuffle_servers(c);
     if (o->ca_file && *o->ca_file) {
         if (tls_config_load(o->ca_file, o->cert_file, o->key_file, &c->tlscfg, err, errcap) != TLS_OK) {
             conn_free(c);

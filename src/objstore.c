@@ -55,6 +55,7 @@ static void obj_chunk_subject(const obj_store *s, const char *nuid, char *out, s
 
 /* ---- open / bind ------------------------------------------------------ */
 
+/* create: 0 = bind only, else create a missing store with that many replicas. */
 static int obj_lookup(nats_conn *c, const char *bucket, int create, obj_store **out, js_err *e)
 {
     char api[128], body[512];
@@ -94,7 +95,7 @@ static int obj_lookup(nats_conn *c, const char *bucket, int create, obj_store **
         json_w_kint(&w, "max_age", 0);
         json_w_kint(&w, "max_bytes", -1);
         json_w_kstr(&w, "storage", "file");
-        json_w_kint(&w, "num_replicas", 1);
+        json_w_kint(&w, "num_replicas", create);
         json_w_kstr(&w, "discard", "new");
         json_w_kbool(&w, "allow_rollup_hdrs", 1);
         json_w_kbool(&w, "allow_direct", 1);
@@ -117,6 +118,16 @@ static int obj_lookup(nats_conn *c, const char *bucket, int create, obj_store **
 int obj_open(nats_conn *c, const char *bucket, obj_store **out, js_err *e)
 {
     return obj_lookup(c, bucket, 1, out, e);
+}
+
+/* see objstore.h */
+int obj_open_replicas(nats_conn *c, const char *bucket, int replicas, obj_store **out, js_err *e)
+{
+    if (replicas < 1 || replicas > 5) {
+        if (out) *out = NULL;
+        return js_fail(e, NATS_ERR_ARG, "replicas must be 1..5");
+    }
+    return obj_lookup(c, bucket, replicas, out, e);
 }
 
 /* see objstore.h */

@@ -29,6 +29,8 @@ typedef int (*obj_read_fn)(void *arg, void *buf, size_t cap, size_t *got);
 typedef int (*obj_write_fn)(void *arg, const void *buf, size_t len);
 
 int obj_open(nats_conn *c, const char *bucket, obj_store **out, js_err *e); /* create or bind */
+/* obj_open creating a missing store with `replicas` stream replicas (1..5). */
+int obj_open_replicas(nats_conn *c, const char *bucket, int replicas, obj_store **out, js_err *e);
 int obj_bind(nats_conn *c, const char *bucket, obj_store **out, js_err *e); /* NOT_FOUND if missing */
 void obj_close(obj_store *s);               /* harmless on NULL */
 

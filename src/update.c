@@ -168,7 +168,10 @@ typedef struct swap_job {
 
 /* ---- the module ------------------------------------------------------- */
 
-static struct {
+/* One agent's update state. A process has its own (upd_own); the fleet
+** simulator runs many agents in one process and gives each agent thread
+** its own through upd_ctx_use (see update.h). */
+struct upd_ctx {
     int inited;
     upd_config cfg;
     char exe[PATH_U8], data_dir[PATH_U8], log_dir[PATH_U8], config[PATH_U8];
@@ -208,7 +211,17 @@ static struct {
         nats_conn *conn;
         int delay_ms;               /* test hook */
     } dl;
-} U;
+};
+
+#ifdef _MSC_VER
+#define UPD_TLS __declspec(thread)
+#else
+#define UPD_TLS _Thread_local
+#endif
+static upd_ctx upd_own;
+static UPD_TLS upd_ctx *upd_cur = &upd_own;
+/* Every function below works on the calling thread's state. */
+#define U (*upd_cur)
 
 static int job_read(const char *path, swap_job *j);
 static int job_write(const char *path, const swap_job *j);
@@ -632,7 +645,7 @@ static int dl_from_old(obj_store *s, int bind_rc, const char *target)
 /* The worker: <exe>.new from .old or from the store; the result in U.dl. */
 static DWORD WINAPI dl_thread(void *arg)
 {
-    nats_conn *c = U.dl.conn;
+    nats_conn *c;
     obj_store *s = NULL;
     js_err e;
     obj_info info;
@@ -642,7 +655,8 @@ static DWORD WINAPI dl_thread(void *arg)
     char what[128];
     char target[VER_CAP];
     int rc;
-    (void)arg;
+    upd_cur = arg;                  /* the state of the agent that started us */
+    c = U.dl.conn;
     EnterCriticalSection(&U.lock);
     copy_str(target, sizeof target, U.dl.target);
     LeaveCriticalSection(&U.lock);
@@ -767,7 +781,7 @@ static void launch_worker(nats_conn *c)
     U.dl.conn = c;
     if (test_hook("download-delay-ms", v, sizeof v, path, sizeof path) == 0) U.dl.delay_ms = atoi(v);
     U.last_percent_reported = 0;
-    U.dl.thread = CreateThread(NULL, 0, dl_thread, NULL, 0, NULL);
+    U.dl.thread = CreateThread(NULL, 0, dl_thread, upd_cur, 0, NULL);
     if (!U.dl.thread) {
         char err[256];
         win_err("CreateThread", "download");
@@ -839,11 +853,38 @@ static void job_init(swap_job *j, const char *kind, const char *from, const char
     j->t_created = win_unix_ms();
 }
 
+/*
+** The fleet simulator's swap (upd_config.sim_swap): no SCM and no helper.
+** Success leaves the state a real swap leaves once the new build reports
+** healthy (the target runs, done); a failure leaves what a helper rollback
+** leaves (the target quarantined and reported rolled_back).
+*/
+static void sim_hand_over(void)
+{
+    char to[VER_CAP], err[200] = "", reason[256];
+    copy_str(to, sizeof to, U.st.target);
+    set_state(UPD_SWAPPING, NULL);
+    win_delete(U.new_path);
+    if (U.cfg.sim_swap(U.cfg.arg, to, err, sizeof err) == 0) {
+        copy_str(U.version, sizeof U.version, to);
+        log_info("update: simulated swap: %s runs now", to);
+        set_state(UPD_DONE, NULL);
+        return;
+    }
+    snprintf(reason, sizeof reason, "new agent %s did not become healthy: %s", to, err[0] ? err : "simulated failure");
+    q_add(to, reason);
+    copy_str(U.ps.rb_version, sizeof U.ps.rb_version, to);
+    state_save();
+    log_warn("update: simulated swap to %s failed; rolled back: %s", to, reason);
+    set_state(UPD_ROLLED_BACK, reason);
+}
+
 /* The hand-over (DESIGN §5 step 5): helper copy, update.json, spawn. */
 static void hand_over(void)
 {
     char helper[PATH_U8], err[256];
     swap_job j;
+    if (U.cfg.sim_swap) { sim_hand_over(); return; }
     set_state(UPD_SWAPPING, NULL);
     if (make_helper_copy(helper, sizeof helper) != 0) {
         snprintf(err, sizeof err, "cannot copy the agent for the swap helper: %s", win_last_error());
@@ -1109,6 +1150,16 @@ static void apply_deferred(void)
     if (!U.has_deferred || state_is(UPD_SWAPPING) || state_is(UPD_MONITORING)) return;
     U.has_deferred = 0;
     on_target_impl(NULL, U.def_target, U.def_scope, U.def_jitter_ms);
+}
+
+upd_ctx *upd_ctx_new(void)
+{
+    return (upd_ctx *)calloc(1, sizeof(upd_ctx));
+}
+
+void upd_ctx_use(upd_ctx *x)
+{
+    upd_cur = x ? x : &upd_own;
 }
 
 int upd_init(const upd_config *cfg)

@@ -40,6 +40,11 @@ typedef struct upd_config {
     void *arg;
     const char *log_dir;        /* optional: where the swap helper logs;
                                    NULL = <data_dir>\..\logs (DESIGN §6) */
+    /* The fleet simulator only (NULL in the agent): called instead of the
+    ** SCM swap once the target is downloaded and verified. 0 = the target
+    ** runs now (done); otherwise err says why and the target is rolled
+    ** back and quarantined as after a real failed swap. */
+    int (*sim_swap)(void *arg, const char *to, char *err, size_t cap);
 } upd_config;
 
 /* A snapshot for the heartbeat/status document. */
@@ -51,6 +56,17 @@ typedef struct upd_status {
     int64_t scheduled_at_ms;    /* unix ms when state == scheduled, else 0 */
     char quarantined[512];      /* JSON array text of quarantined versions, "[]" */
 } upd_status;
+
+/*
+** Several agents in one process (the fleet simulator): the module's state
+** is per thread. upd_ctx_new allocates a zeroed state (never freed: the
+** download worker may outlive a stop); upd_ctx_use makes the calling
+** thread's upd_* calls work on it (NULL = the process's own, the default
+** of every thread). The download worker inherits its agent's state.
+*/
+typedef struct upd_ctx upd_ctx;
+upd_ctx *upd_ctx_new(void);
+void upd_ctx_use(upd_ctx *x);
 
 /*
 ** Called first thing on every agent start, before connecting: reads
