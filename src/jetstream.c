@@ -400,7 +400,7 @@ int js_ordered_start(nats_conn *c, const js_ordered_cfg *cfg, js_ordered **out,
                      uint64_t *initial_pending, js_err *e)
 {
     js_ordered *o;
-    int rc;
+    int rc, tries;
 
     *out = NULL;
     js_err_clear(e);
@@ -418,7 +418,15 @@ int js_ordered_start(nats_conn *c, const js_ordered_cfg *cfg, js_ordered **out,
     o->hb_ms = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 5000;
     if (o->hb_ms < 100) o->hb_ms = 100;   /* server minimum (10083) */
     o->notify_event = cfg->notify_event;
-    rc = ord_create(o, initial_pending, e);
+    /* An unanswered create is tried again at once (3 tries in all): a
+    ** nats-server before 2.12 may place an R1 ephemeral consumer on a
+    ** cluster node that is down, and the create then never gets a reply
+    ** (tests/it_cluster.sh, one node down). Each try has a fresh inbox, so
+    ** a late consumer from an earlier try delivers to nobody. */
+    for (tries = 0; tries < 3; tries++) {
+        rc = ord_create(o, initial_pending, e);
+        if (rc != NATS_ERR_TIMEOUT) break;
+    }
     if (rc != NATS_OK) { free(o); return rc; }
     *out = o;
     return NATS_OK;
