@@ -9,7 +9,6 @@
 ** order, and any gap, stale heartbeat, missed heartbeats or reconnect makes
 ** us recreate the consumer from the last stream sequence + 1 on a new inbox.
 */
-#include <windows.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -219,56 +218,6 @@ int js_stream_purge(nats_conn *c, const char *stream, const char *filter, js_err
     return rc;
 }
 
-/* Parses a decimal token [s, end) into *v; 0 = ok. */
-static int js_parse_u64(const char *s, const char *end, uint64_t *v)
-{
-    uint64_t n = 0;
-    if (s >= end) return 1;
-    for (; s < end; s++) {
-        unsigned d = (unsigned)(*s - '0');
-        if (*s < '0' || *s > '9') return 1;
-        if (n > UINT64_MAX / 10 || (n == UINT64_MAX / 10 && d > UINT64_MAX % 10)) return 1;
-        n = n * 10 + d;
-    }
-    *v = n;
-    return 0;
-}
-
-/* see jetstream.h */
-int js_parse_ack(const char *reply, js_meta *out)
-{
-    const char *tok[16], *end[16];
-    const char *p;
-    int n = 0, base;
-    uint64_t v[5];
-    int i;
-
-    if (!reply || strncmp(reply, "$JS.ACK.", 8) != 0) return 1;
-    tok[0] = reply;
-    for (p = reply; ; p++) {
-        if (*p == '.' || *p == 0) {
-            if (n >= 16) return 1;
-            end[n++] = p;
-            if (*p == 0) break;
-            tok[n] = p + 1;
-        }
-    }
-    /* v1: $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>
-    ** v2: $JS.ACK.<domain>.<acchash>.<stream>.<consumer>.<delivered>.<sseq>
-    **     .<dseq>.<ts>.<pending>[.<random>] — at least 11 tokens. */
-    if (n == 9) base = 4;
-    else if (n >= 11) base = 6;
-    else return 1;
-    for (i = 0; i < 5; i++)
-        if (js_parse_u64(tok[base + i], end[base + i], &v[i])) return 1;
-    out->delivered = v[0];
-    out->stream_seq = v[1];
-    out->consumer_seq = v[2];
-    out->ts_ns = (int64_t)v[3];
-    out->pending = v[4];
-    return 0;
-}
-
 /* ---- ordered push consumer ------------------------------------------- */
 
 struct js_ordered {
@@ -456,7 +405,7 @@ static void ord_control(js_ordered *o, const nats_msg *m)
     if (nats_msg_header(m, "Nats-Consumer-Stalled", v, sizeof v) == 0 && v[0])
         nats_publish(o->c, v, NULL, NULL, 0);
     if (nats_msg_header(m, "Nats-Last-Consumer", v, sizeof v) == 0
-        && js_parse_u64(v, v + strlen(v), &last) == 0 && last != o->last_dseq)
+        && jsa_parse_u64(v, v + strlen(v), &last) == 0 && last != o->last_dseq)
         o->need_reset = 1;
 }
 
@@ -520,7 +469,7 @@ int js_ordered_next(js_ordered *o, int timeout_ms, nats_msg **msg, js_meta *meta
             nats_msg_free(m);
             continue;
         }
-        if (js_parse_ack(m->reply, &mt) != 0) { nats_msg_free(m); continue; }
+        if (jsa_parse(m->reply, &mt) != 0) { nats_msg_free(m); continue; }
         if (mt.consumer_seq != o->last_dseq + 1) {
             o->need_reset = 1;         /* a gap: this one is dropped too */
             nats_msg_free(m);

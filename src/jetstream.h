@@ -7,6 +7,7 @@
 #define JETSTREAM_H
 #include "nats.h"
 #include "json.h"
+#include "js_ack.h"
 
 #define JS_TIMEOUT_MS 5000
 
@@ -50,12 +51,7 @@ int js_puback_parse(const nats_msg *m, uint64_t *seq, js_err *e);
 int js_json_parse(json_doc *d, const void *js, size_t len, json_tok *tok, int cap,
                   json_tok **heap);
 
-/* Ack-reply metadata of a delivered message ($JS.ACK.<stream>.<consumer>...). */
-typedef struct js_meta {
-    uint64_t stream_seq, consumer_seq, pending, delivered;
-    int64_t ts_ns;
-} js_meta;
-int js_parse_ack(const char *reply, js_meta *out); /* 0 = parsed */
+/* js_meta and the ack-subject parser jsa_parse() are in js_ack.h. */
 
 /*
 ** Ordered push consumer (ADR-17): flow control answered in order, gap and

@@ -7,7 +7,6 @@
 ** use direct get when the stream allows it (like nats.go), else
 ** STREAM.MSG.GET; watches and key listings run on an ordered consumer.
 */
-#include <windows.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>

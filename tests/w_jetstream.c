@@ -1,59 +1,13 @@
 /*
-** w_jetstream.c — unit tests of jetstream.c's pure parts (ack subjects,
-** JSON parsing with the heap fallback). The broker-facing parts are
+** w_jetstream.c — unit tests of jetstream.c's broker-free parts (JSON
+** parsing with the heap fallback, PubAck replies); ack subjects are in
+** t_js_ack.c. The broker-facing parts are
 ** covered by tests/it_kv.sh, it_obj.sh and it_interop.sh.
 */
 #include <stdlib.h>
 #include <string.h>
 #include "th.h"
 #include "jetstream.h"
-
-static void test_ack_v1(void)
-{
-    js_meta m;
-    /* From wire-transcripts/kv-nats.js-3.4.0.txt. */
-    TH_EQ_INT(js_parse_ack("$JS.ACK.KV_agent_config.oc_ACsEips5sre6FcIboeuy28_1.1.2.1.1795747397587966720.1", &m), 0);
-    TH_EQ_INT(m.delivered, 1);
-    TH_EQ_INT(m.stream_seq, 2);
-    TH_EQ_INT(m.consumer_seq, 1);
-    TH_CHECK(m.ts_ns == 1795747397587966720LL);
-    TH_EQ_INT(m.pending, 1);
-    TH_EQ_INT(js_parse_ack("$JS.ACK.S.C.3.18446744073709551615.7.0.0", &m), 0);
-    TH_CHECK(m.stream_seq == UINT64_MAX);
-    TH_EQ_INT(m.consumer_seq, 7);
-    TH_EQ_INT(m.pending, 0);
-}
-
-static void test_ack_v2(void)
-{
-    js_meta m;
-    /* $JS.ACK.<domain>.<acchash>.<stream>.<consumer>.<delivered>.<sseq>.<dseq>.<ts>.<pending>.<random> */
-    TH_EQ_INT(js_parse_ack("$JS.ACK._.ACCHASH.OBJ_x.oc_1.1.40.39.1700000000000000000.5.rnd", &m), 0);
-    TH_EQ_INT(m.delivered, 1);
-    TH_EQ_INT(m.stream_seq, 40);
-    TH_EQ_INT(m.consumer_seq, 39);
-    TH_EQ_INT(m.pending, 5);
-    /* 11 tokens (no random token) is valid too. */
-    TH_EQ_INT(js_parse_ack("$JS.ACK.hub.H.S.C.2.9.8.1.0", &m), 0);
-    TH_EQ_INT(m.stream_seq, 9);
-    TH_EQ_INT(m.pending, 0);
-}
-
-static void test_ack_bad(void)
-{
-    js_meta m;
-    TH_CHECK(js_parse_ack(NULL, &m) != 0);
-    TH_CHECK(js_parse_ack("", &m) != 0);
-    TH_CHECK(js_parse_ack("_INBOX.abc", &m) != 0);
-    TH_CHECK(js_parse_ack("$JS.ACK.S.C.1.2.3.4", &m) != 0);          /* 8 tokens */
-    TH_CHECK(js_parse_ack("$JS.ACK.d.h.S.C.1.2.3.4", &m) != 0);      /* 10 tokens */
-    TH_CHECK(js_parse_ack("$JS.ACK.S.C.1.x.3.4.5", &m) != 0);        /* not a number */
-    TH_CHECK(js_parse_ack("$JS.ACK.S.C.1..3.4.5", &m) != 0);         /* empty token */
-    TH_CHECK(js_parse_ack("$JS.ACK.S.C.1.-2.3.4.5", &m) != 0);
-    TH_CHECK(js_parse_ack("$JS.ACK.S.C.1.18446744073709551616.3.4.5", &m) != 0); /* overflow */
-    TH_CHECK(js_parse_ack("$JS.NAK.S.C.1.2.3.4.5", &m) != 0);
-    TH_CHECK(js_parse_ack("$JS.ACK.a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q", &m) != 0); /* too many */
-}
 
 static void test_json_fallback(void)
 {
@@ -119,9 +73,6 @@ static void test_puback(void)
 
 static int main_(void)
 {
-    TH_RUN(test_ack_v1);
-    TH_RUN(test_ack_v2);
-    TH_RUN(test_ack_bad);
     TH_RUN(test_json_fallback);
     TH_RUN(test_puback);
     return th_summary("w_jetstream");
