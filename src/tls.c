@@ -617,7 +617,9 @@ static void describe(tls_conn *t, int e)
         if (e >= BR_ERR_RECV_FATAL_ALERT && e < BR_ERR_SEND_FATAL_ALERT) {
             int a = e - BR_ERR_RECV_FATAL_ALERT;
             snprintf(o, n, "the server refused the handshake: alert %d (%s)%s", a, alert_name(a),
-                     (a == 40 || a == 42 || a == 46 || a == 48 || a == 116)
+                     a == 40 ? "; no common cipher suite (this client offers only ECDHE with AES-GCM or"
+                               " ChaCha20-Poly1305), or it requires a client certificate (cert/key)"
+                     : (a == 42 || a == 46 || a == 48 || a == 116)
                          ? "; it may require a client certificate (cert/key) or reject the one given"
                      : a == 51 ? "; the client key may not match the client certificate" : "");
         } else if (e >= BR_ERR_SEND_FATAL_ALERT) {
@@ -632,6 +634,52 @@ static void describe(tls_conn *t, int e)
 }
 
 /* ---- the engine ------------------------------------------------------------ */
+
+/*
+** The client profile: TLS 1.2 with forward-secret key exchange (ECDHE,
+** signed by an RSA or ECDSA server key) and AEAD ciphers only. Static RSA,
+** static ECDH, CBC, CCM and 3DES are not offered, so a server that offers
+** nothing else is refused with "no common cipher suite". This replaces
+** br_ssl_client_init_full, which enables all of them; leaving them out
+** also keeps their code out of the exes.
+*/
+static void init_client(br_ssl_client_context *cc, br_x509_minimal_context *xc,
+                        const br_x509_trust_anchor *tas, size_t ntas)
+{
+    static const uint16_t suites[] = {
+        BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    };
+    /* SHA-1 stays for X.509 only: a CA certificate may still carry a SHA-1
+    ** self-signature, which nothing checks, or sign intermediates with it. */
+    static const struct { int id; const br_hash_class *hc; } hashes[] = {
+        { br_sha1_ID, &br_sha1_vtable },     { br_sha224_ID, &br_sha224_vtable },
+        { br_sha256_ID, &br_sha256_vtable }, { br_sha384_ID, &br_sha384_vtable },
+        { br_sha512_ID, &br_sha512_vtable },
+    };
+    size_t i;
+
+    br_ssl_client_zero(cc);
+    br_ssl_engine_set_versions(&cc->eng, BR_TLS12, BR_TLS12);   /* nothing older */
+    br_x509_minimal_init(xc, &br_sha256_vtable, tas, ntas);
+    br_ssl_engine_set_suites(&cc->eng, suites, sizeof suites / sizeof suites[0]);
+    br_ssl_engine_set_default_rsavrfy(&cc->eng);
+    br_ssl_engine_set_default_ecdsa(&cc->eng);
+    br_x509_minimal_set_rsa(xc, br_ssl_engine_get_rsavrfy(&cc->eng));
+    br_x509_minimal_set_ecdsa(xc, br_ssl_engine_get_ec(&cc->eng), br_ssl_engine_get_ecdsa(&cc->eng));
+    for (i = 0; i < sizeof hashes / sizeof hashes[0]; i++) {
+        br_ssl_engine_set_hash(&cc->eng, hashes[i].id, hashes[i].hc);
+        br_x509_minimal_set_hash(xc, hashes[i].id, hashes[i].hc);
+    }
+    br_ssl_engine_set_prf_sha256(&cc->eng, &br_tls12_sha256_prf);
+    br_ssl_engine_set_prf_sha384(&cc->eng, &br_tls12_sha384_prf);
+    br_ssl_engine_set_default_aes_gcm(&cc->eng);
+    br_ssl_engine_set_default_chapol(&cc->eng);
+}
 
 /* Sends every pending record. 0 = ok, else TLS_ERR_IO with t->err set. */
 static int send_records(tls_conn *t)
@@ -716,7 +764,7 @@ int tls_connect(const tls_config *cfg, const char *host, const tls_io *io,
     if (parse_ipv4(host, t->xw.ip) == 0) t->xw.iplen = 4;
     else if (parse_ipv6(host, t->xw.ip) == 0) t->xw.iplen = 16;
 
-    br_ssl_client_init_full(&t->cc, &t->xw.inner, cfg->tas, cfg->ntas);
+    init_client(&t->cc, &t->xw.inner, cfg->tas, cfg->ntas);
     t->xw.vtable = &xw_vtable;
     eng = &t->cc.eng;
     br_ssl_engine_set_x509(eng, &t->xw.vtable);
@@ -729,7 +777,6 @@ int tls_connect(const tls_config *cfg, const char *host, const tls_io *io,
                                     cfg->issuer_key_type ? (unsigned)cfg->issuer_key_type : BR_KEYTYPE_EC,
                                     br_ec_get_default(), br_ecdsa_sign_asn1_get_default());
     }
-    br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);   /* nothing older */
     br_ssl_engine_set_buffer(eng, t->iobuf, sizeof t->iobuf, 1);
     /* BearSSL seeds itself from the OS; this makes sure, whatever the build. */
     if (win_random(seed, sizeof seed) == 0) br_ssl_engine_inject_entropy(eng, seed, sizeof seed);

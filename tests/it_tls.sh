@@ -77,6 +77,11 @@ tls_server expired expired.pem srv.key
 tls_server mtls srv.pem srv.key "ca_file: \"$P/ca.pem\"
   verify: true"
 tls_server ec srvec.pem srvec.key
+# Servers that offer only suites the client leaves out: static RSA key
+# exchange, and ECDHE with CBC.
+tls_server staticrsa srv.pem srv.key "cipher_suites: [\"TLS_RSA_WITH_AES_128_CBC_SHA\", \"TLS_RSA_WITH_AES_256_CBC_SHA\"]"
+tls_server cbc srv.pem srv.key "cipher_suites: [\"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA\"]"
+tls_server chacha srv.pem srv.key "cipher_suites: [\"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305\"]"
 NATS_PORT= NATS_SD=
 nats_start
 PLAIN=$NATS_PORT
@@ -118,6 +123,11 @@ o=$(tool --server "nats://127.0.0.1:$PORT_good" conn)
 check_match "server requires TLS, no CA configured" "$o" '^error TLS: .*requires TLS but no CA file'
 o=$(tool --server "tls://127.0.0.1:$PLAIN" --ca "$P/ca.pem" conn)
 check_match "tls:// to a server without TLS" "$o" '^error TLS: .*does not offer TLS'
+o=$(tool --server "tls://127.0.0.1:$PORT_staticrsa" --ca "$P/ca.pem" conn)
+check_match "a server offering only static-RSA suites is refused" "$o" '^error TLS: .*(no common cipher suite|alert 40 \(handshake_failure\); no common cipher suite)'
+o=$(tool --server "tls://127.0.0.1:$PORT_cbc" --ca "$P/ca.pem" conn)
+check_match "a server offering only ECDHE with CBC is refused" "$o" '^error TLS: .*(no common cipher suite|alert 40 \(handshake_failure\); no common cipher suite)'
+check_match "ECDHE-RSA with ChaCha20-Poly1305 is accepted" "$(tool --server "tls://127.0.0.1:$PORT_chacha" --ca "$P/ca.pem" conn)" '^connected '
 o=$(tool --server "$G" --ca "$P/missing.pem" conn)
 check_match "missing CA file" "$o" "^error TLS: cannot read CA file '.*missing.pem'"
 o=$(tool --server "$G" --ca "$P/srv.ext" conn)
