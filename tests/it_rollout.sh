@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# it_rollout.sh — safe rollouts against a real nats-server: the failure
+# records in KV agent_rollouts as agents write and read them (rollout_kv.c
+# through tool_rollout.exe under Wine): counting against a policy, two
+# processes failing at the same moment, many writers at once, resume as a
+# baseline, other versions and deleted keys left out, and malformed values
+# written with the real CLI (held back under a policy, ignored without).
+source "$(dirname "$0")/lib.sh"
+TOOL="$BUILD/wtest/tool_rollout.exe"
+CLI="$BUILD/kanade.exe"
+for f in "$TOOL" "$CLI"; do [ -f "$f" ] || { echo "missing $f (make BUILD=$BUILD units)"; exit 1; }; done
+
+wine_prefix
+nats_start
+t() { w "$TOOL" "$NATS_URL" "$@"; }
+k() { w "$CLI" --server "$NATS_URL" "$@"; }
+
+echo "== counting against a policy"
+t fail 1.0.0 pc-a rolled_back "not healthy within 20 s" >/dev/null
+out=$(t check 1.0.0 3)
+check_match "one failure under halt-after 3: counted, not halted" "$out" '^failures=1 baseline=0 threshold=3 malformed=0 halted=0 hold=0'
+t fail 1.0.0 pc-b failed "digest mismatch" >/dev/null
+t fail 1.0.0 pc-a rolled_back "not healthy again" >/dev/null     # rewrites its own key only
+out=$(t check 1.0.0 3)
+check_match "a host failing twice counts once" "$out" '^failures=2 '
+t fail 1.0.0 pc-c quarantined "label/binary mismatch" >/dev/null
+out=$(t check 1.0.0 3)
+check_match "third failure halts" "$out" '^failures=3 baseline=0 threshold=3 malformed=0 halted=1 hold=1'
+check_match "reason: how many hosts and the first reasons" "$out" 'reason: rollout of 1\.0\.0 halted: 3 hosts failed \(threshold 3\): pc-b: failed: digest mismatch; pc-a: rolled_back: not healthy again; pc-c'
+out=$(t check 1.0.0 -)
+check_match "no policy: counted, never halts" "$out" '^failures=3 baseline=0 threshold=0 malformed=0 halted=0 hold=0'
+out=$(t check 1.0.0 5%/100)
+check_match "ratio 5% of 100 hosts: threshold 5" "$out" 'threshold=5 malformed=0 halted=0'
+out=$(t check 1.0.1 1)
+check_match "another version's records do not count" "$out" '^failures=0 '
+keys=$(k jetstream kv get agent_rollouts fail.1_0_0.pc-b)
+check_match "record readable by the CLI under its escaped key" "$keys" '"pc":"pc-b","version":"1.0.0","state":"failed"'
+
+echo "== resume"
+out=$(t resume 1.0.0)
+check_eq "resume sets the baseline to the count" "$out" "baseline=3"
+out=$(t check 1.0.0 3)
+check_match "after resume: not halted" "$out" '^failures=3 baseline=3 threshold=3 malformed=0 halted=0 hold=0'
+t fail 1.0.0 pc-d rolled_back "after resume" >/dev/null
+out=$(t check 1.0.0 1)
+check_match "a failure after resume counts again" "$out" 'failures=4 baseline=3 threshold=1 malformed=0 halted=1'
+
+echo "== races"
+at=$(( $(date +%s%3N) + 2500 ))
+t fail 2.0.0 pc-x rolled_back "same moment x" "$at" >/dev/null &
+p1=$!
+t fail 2.0.0 pc-y rolled_back "same moment y" "$at" >/dev/null &
+p2=$!
+wait $p1; r1=$?; wait $p2; r2=$?
+check_eq "two processes wrote at the same moment" "$r1$r2" "00"
+out=$(t check 2.0.0 2)
+check_match "both failures count" "$out" '^failures=2 baseline=0 threshold=2 malformed=0 halted=1'
+out=$(t race 2.1.0 24)
+check_eq "24 writers released together" "$out" "raced 24, 0 failed to write"
+out=$(t check 2.1.0 24)
+check_match "none lost" "$out" '^failures=24 .*halted=1'
+
+echo "== deleted and malformed records"
+k jetstream kv del agent_rollouts fail.2_0_0.pc-x >/dev/null
+out=$(t check 2.0.0 2)
+check_match "a deleted record is not counted" "$out" '^failures=1 baseline=0 threshold=2 malformed=0 halted=0 hold=0'
+k jetstream kv put agent_rollouts fail.3_0_0.pc-bad 'not json' >/dev/null
+k jetstream kv put agent_rollouts fail.3_0_0.pc-liar '{"pc":"pc-a","version":"3.0.0","state":"failed"}' >/dev/null
+t fail 3.0.0 pc-good failed "real" >/dev/null
+out=$(t check 3.0.0 3)
+check_match "under a policy, malformed records hold the swap back" "$out" '^failures=1 baseline=0 threshold=3 malformed=2 halted=0 hold=1'
+check_match "the reason says so" "$out" 'reason: rollout of 3\.0\.0 held back: 2 records in agent_rollouts cannot be read'
+check_match "the log line names the keys" "$out" 'problems: fail\.3_0_0\.pc-bad: not a failure record.*fail\.3_0_0\.pc-liar'
+out=$(t check 3.0.0 -)
+check_match "without a policy they are no halt" "$out" '^failures=1 baseline=0 threshold=0 malformed=2 halted=0 hold=0'
+k jetstream kv put agent_rollouts ctl.3_0_0 '{"baseline":"x"}' >/dev/null
+out=$(t check 3.0.0 off)
+check_match "a bad control record with the policy off: no hold" "$out" 'malformed=3 halted=0 hold=0'
+
+t_summary
