@@ -60,6 +60,24 @@ static const cli_cmd CMDS[] = {
       "on the key revision, so concurrent rollouts never lose each other's fields.\n"
       "--jitter spreads each agent's swap over a random delay in [0, jitter]\n"
       "(durations like 30s, 5m, 1h30m); recommended for 100 agents or more.\n" },
+    { "agent rollout status", "[<version>]", " ", 0, 1, cli_cmd_rollout_status,
+      "safe rollouts: halt state, agent states, failed hosts and waves per target",
+      "For each target version in agent_config (or just <version>): whether its\n"
+      "rollout is halted and why, the halt policy and the scopes that set it, how\n"
+      "many agents are in each update state, which hosts failed with their reasons\n"
+      "(failure records in agent_rollouts), and each wave of its plan: when it\n"
+      "starts and how many of its hosts run the version. With --json too.\n" },
+    { "agent rollout resume", "<version>", " ", 1, 1, cli_cmd_rollout_resume,
+      "clear the halt of a rollout",
+      "The failures recorded so far for <version> stop counting: agents held in\n"
+      "state halted swap at their next check, and the rollout halts again only when\n"
+      "the threshold is reached by new failures.\n" },
+    { "agent rollout abort", "<version>", " ", 1, 1, cli_cmd_rollout_abort,
+      "set every scope that targets <version> back to the version it had before",
+      "Each scope of agent_config whose target_version is <version> gets the\n"
+      "previous_version the rollout recorded when it overwrote it (or no target if\n"
+      "it had none), compare-and-set. Agents that already swapped go back to their\n"
+      ".old build without a download.\n" },
     { "agent current", "", " ", 0, 0, cli_cmd_current,
       "show the global target version and every scope that sets one",
       "Prints the global target, then each group and pc scope in agent_config that\n"

@@ -5,6 +5,7 @@
 **               bucket opening, NATS error reporting, KV read-all and
 **               compare-and-set helpers
 **   cli_cmd.c   the commands themselves (cli_cmd_*)
+**   cli_rollctl.c  rollout status, resume and abort
 **
 ** Every command returns a process exit code (CLI_OK ... CLI_UNREACH). Errors
 ** are printed as one stderr line where they are detected, so callers only
@@ -146,4 +147,9 @@ int cli_cmd_obj_list(void);
 int cli_cmd_kv_get(void);
 int cli_cmd_kv_put(void);
 int cli_cmd_kv_del(void);
+
+/* ---- cli_rollctl.c: safe rollouts (status, resume, abort) */
+int cli_cmd_rollout_status(void);
+int cli_cmd_rollout_resume(void);
+int cli_cmd_rollout_abort(void);
 #endif

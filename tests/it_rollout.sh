@@ -77,4 +77,64 @@ k jetstream kv put agent_rollouts ctl.3_0_0 '{"baseline":"x"}' >/dev/null
 out=$(t check 3.0.0 off)
 check_match "a bad control record with the policy off: no hold" "$out" 'malformed=3 halted=0 hold=0'
 
+echo "== operator commands: status, resume, abort"
+# Scope values as 'kanade agent rollout' writes them, and status documents
+# as agents publish them.
+k jetstream kv put agent_config global '{"target_version":"5.0.0","halt_policy":"2","previous_version":"4.0.0"}' >/dev/null
+k jetstream kv put agent_config groups.lab '{"target_version":"5.0.0","previous_version":"","heartbeat_interval":"30s"}' >/dev/null
+k jetstream kv put agent_config pcs.pc-other '{"target_version":"4.0.0"}' >/dev/null
+for s in "pc-a 4.0.0 rolled_back" "pc-b 4.0.0 halted" "pc-c 5.0.0 done" "pc-other 4.0.0 idle"; do
+    set -- $s
+    tv=5.0.0; [ "$1" = pc-other ] && tv=4.0.0
+    k jetstream kv put agent_status "$1" "{\"pc_id\":\"$1\",\"agent_version\":\"$2\",\"target_version\":\"$tv\",\"update_state\":\"$3\"}" >/dev/null
+done
+t fail 5.0.0 pc-a rolled_back "exited at once (code 3)" >/dev/null
+out=$(k agent rollout status 5.0.0)
+check_match "status: not halted below the threshold" "$out" 'rollout of 5\.0\.0: not halted \(1 failed, halts at 2\)'
+t fail 5.0.0 pc-d failed "digest mismatch" >/dev/null
+out=$(k agent rollout status 5.0.0)
+check_match "status: halted at the threshold" "$out" 'rollout of 5\.0\.0: halted \(2 failed, halts at 2\)'
+check_match "status: scopes" "$out" 'scopes: (global, groups\.lab|groups\.lab, global)'
+check_match "status: agents per state" "$out" 'agents: 3 \(1 run it\): .*rolled_back 1.*halted 1'
+check_match "status: failed hosts with reasons" "$out" 'pc-a  rolled_back  exited at once \(code 3\)'
+check_match "status: previous version" "$out" 'previous version: 4\.0\.0'
+out=$(k --json agent rollout status 5.0.0)
+j=$(printf '%s' "$out" | python3 -c 'import json,sys; r=json.load(sys.stdin)["rollouts"][0]; print(r["version"], r["halted"], r["failures"], r["threshold"], r["states"]["halted"], sorted(f["pc_id"] for f in r["failed"]))')
+check_eq "status --json" "$j" "5.0.0 True 2 2 1 ['pc-a', 'pc-d']"
+out=$(k agent rollout status)
+check_match "status without a version lists every target" "$out" 'rollout of 4\.0\.0: not halted.*'
+out=$(k agent rollout resume 5.0.0)
+check_match "resume says what it did" "$out" 'resumed 5\.0\.0: the 2 failures so far no longer count'
+out=$(k agent rollout status 5.0.0)
+check_match "status after resume: not halted" "$out" 'rollout of 5\.0\.0: not halted \(2 failed, halts at 2 counted after the resume\)'
+out=$(k agent rollout abort 5.0.0)
+check_match "abort: global back to its previous version" "$out" 'global: 5\.0\.0 -> 4\.0\.0'
+check_match "abort: a scope that had no target gets none" "$out" 'groups\.lab: 5\.0\.0 -> \(no target\)'
+g=$(k jetstream kv get agent_config global)
+check_match "abort: global's value" "$g" '"target_version":"4\.0\.0".*"halt_policy":null.*"previous_version":null'
+g=$(k jetstream kv get agent_config groups.lab)
+check_match "abort: other fields kept" "$g" '"target_version":null.*"heartbeat_interval":"30s"'
+k agent rollout abort 5.0.0 >/dev/null 2>&1
+check_eq "abort again: nothing targets it (exit 3)" "$?" "3"
+k jetstream kv put agent_config groups.old '{"target_version":"4.5.0"}' >/dev/null
+out=$(k agent rollout abort 4.5.0 2>&1)
+check_match "abort without a recorded previous version: says so" "$out" 'no previous version recorded'
+out=$(k agent rollout status 9..9 2>&1)
+check_match "bad version: usage error" "$out" "is not a valid version"
+
+echo "== waves in status"
+now=$(date +%s%3N)
+k jetstream kv put agent_config global "{\"target_version\":\"6.0.0\",\"halt_policy\":\"1\",\"waves\":\"canary,office,global\",\"wave_gap\":\"1h\",\"wave_start\":\"$((now - 60000))\",\"previous_version\":\"4.0.0\"}" >/dev/null
+k agent groups pc-c --set canary >/dev/null
+k agent groups pc-a --set office >/dev/null
+k jetstream kv put agent_status pc-c '{"pc_id":"pc-c","agent_version":"6.0.0","target_version":"6.0.0","update_state":"done"}' >/dev/null
+k jetstream kv put agent_status pc-a '{"pc_id":"pc-a","agent_version":"4.0.0","target_version":"6.0.0","update_state":"scheduled"}' >/dev/null
+out=$(k agent rollout status 6.0.0)
+check_match "wave 1 due, its host done" "$out" 'wave 1 canary +starts [0-9T:Z-]+  due  1/1 done'
+check_match "wave 2 waiting" "$out" 'wave 2 office +starts [0-9T:Z-]+  waiting  0/1 done'
+check_match "wave 3 global" "$out" 'wave 3 global'
+t fail 6.0.0 pc-c rolled_back "canary broke" >/dev/null
+out=$(k agent rollout status 6.0.0)
+check_match "a halt stops every wave" "$out" 'wave 2 office +starts [0-9T:Z-]+  stopped'
+
 t_summary
