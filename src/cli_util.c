@@ -19,6 +19,9 @@ static const kv_config KV_CONFIGS[] = {
     { CLI_B_CONFIG, 5, 0, 0 },
     { CLI_B_GROUPS, 5, 0, 0 },
     { CLI_B_STATUS, 1, 86400LL * 1000000000LL, 0 },
+    /* Safe rollouts' failure records: one key per version and PC, history 1
+    ** (the same config rollout_kv.c creates it with). */
+    { "agent_rollouts", 1, 0, 0 },
 };
 
 /* ============================================================ output */

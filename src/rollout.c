@@ -614,3 +614,88 @@ int ro_evaluate(const ro_policy *policy, const char *version,
     }
     return RO_OK;
 }
+
+/* ---- what `kanade agent rollout` writes --------------------------------- */
+
+static int prep_policy(const ro_options *o, ro_policy *p, char *msg, size_t cap)
+{
+    int bp;
+    memset(p, 0, sizeof *p);
+    if (o->halt_after && o->halt_ratio) {
+        snprintf(msg, cap, "use --halt-after or --halt-ratio, not both");
+        return RO_ERR_INVALID;
+    }
+    if (o->halt_after) {
+        if (ro_policy_parse(o->halt_after, p) != RO_OK || p->kind == RO_HALT_RATIO
+            || !strcmp(o->halt_after, "off")) {
+            snprintf(msg, cap, "--halt-after '%.40s' is not a number of hosts (0 disables the halt)",
+                     o->halt_after);
+            return RO_ERR_INVALID;
+        }
+        if (p->kind == RO_HALT_OFF)
+            snprintf(msg, cap, "--halt-after 0: automatic halt disabled for this rollout");
+    } else if (o->halt_ratio) {
+        if (ro_parse_ratio(o->halt_ratio, &bp) != RO_OK) {
+            snprintf(msg, cap, "--halt-ratio '%.40s' is not a percentage like 5%% or 0.5%%", o->halt_ratio);
+            return RO_ERR_INVALID;
+        }
+        p->kind = RO_HALT_RATIO;
+        p->ratio_bp = bp;
+        p->hosts = o->hosts > 0 ? o->hosts : 1;
+    } else if (strcmp(o->kind, "pcs") != 0) {
+        p->kind = RO_HALT_AFTER;
+        p->after = RO_DEFAULT_HALT_AFTER;
+    }
+    return RO_OK;
+}
+
+int ro_prepare(const ro_options *o, const char *version, const char *cur, size_t len,
+               ro_rollout *out, char *msg, size_t cap)
+{
+    json_tok tok[RO_TOKENS];
+    json_doc d;
+    char tv[SCOPE_VERSION_MAX + 8];
+    ro_rollout old;
+    int rc;
+    if (!o || !o->kind || !out || !msg || cap == 0) return RO_ERR_INVALID;
+    msg[0] = 0;
+    memset(out, 0, sizeof *out);
+    if (!scope_valid_version(version)) {
+        snprintf(msg, cap, "'%.70s' is not a valid version", version ? version : "");
+        return RO_ERR_INVALID;
+    }
+    if ((rc = prep_policy(o, &out->policy, msg, cap)) != RO_OK) return rc;
+    if (!strcmp(o->kind, "waves")) {
+        if (!o->waves || ro_plan_parse_waves(o->waves, &out->plan) != RO_OK) {
+            snprintf(msg, cap, "--waves '%.60s' is not a comma list of groups (global only last)",
+                     o->waves ? o->waves : "");
+            return RO_ERR_INVALID;
+        }
+        out->plan.gap_ms = 3600000;
+        if (o->wave_gap && (scope_parse_duration(o->wave_gap, &out->plan.gap_ms) != SCOPE_OK
+                            || out->plan.gap_ms <= 0)) {
+            snprintf(msg, cap, "--wave-gap '%.40s' is not a duration like 30m or 1h", o->wave_gap);
+            return RO_ERR_INVALID;
+        }
+        out->plan.start_ms = o->now_ms;
+    } else if (o->waves || o->wave_gap) {
+        snprintf(msg, cap, "--wave-gap needs --waves");
+        return RO_ERR_INVALID;
+    }
+    /* previous: the scope's target before this rollout */
+    out->has_previous = 1;
+    tv[0] = 0;
+    if (cur && len && parse_object(&d, cur, len, tok, RO_TOKENS) == RO_OK
+        && str_field(&d, "target_version", tv, sizeof tv) != 1)
+        tv[0] = 0;
+    if (!scope_valid_version(tv)) tv[0] = 0;
+    if (tv[0] && !strcmp(tv, version)) {
+        if (ro_read_scope(cur, len, &old) != RO_ERR_JSON && old.has_previous)
+            memcpy(out->previous, old.previous, sizeof out->previous);
+        else
+            out->has_previous = 0;      /* re-rolled without a record: abort cannot know */
+    } else {
+        memcpy(out->previous, tv, strlen(tv) + 1);
+    }
+    return RO_OK;
+}

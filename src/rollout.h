@@ -179,4 +179,27 @@ typedef struct ro_verdict {
 */
 int ro_evaluate(const ro_policy *policy, const char *version,
                 const ro_entry *e, int n, ro_verdict *v);
+/* ---- what `kanade agent rollout` writes ---------------------------------- */
+
+typedef struct ro_options {
+    const char *kind;           /* "pcs", "groups", "global" or "waves" */
+    const char *halt_after;     /* --halt-after N, NULL when absent */
+    const char *halt_ratio;     /* --halt-ratio P%, NULL when absent */
+    int hosts;                  /* hosts the rollout targets (for a ratio) */
+    const char *waves;          /* --waves list (kind "waves") */
+    const char *wave_gap;       /* --wave-gap, NULL = 1h */
+    int64_t now_ms;             /* the plan starts now */
+} ro_options;
+
+/*
+** The rollout fields one scope value gets when `version` is rolled out to
+** it: the halt policy (--halt-after 3 by default for groups, global and
+** waves; none for pcs; --halt-after 0 = off), the wave plan, and
+** previous_version = the scope's current target ("" when it has none; a
+** scope that already targets `version` keeps the previous it recorded).
+** msg receives a note for the operator ("" if none) or, with
+** RO_ERR_INVALID, the one-line usage error.
+*/
+int ro_prepare(const ro_options *o, const char *version, const char *cur, size_t len,
+               ro_rollout *out, char *msg, size_t cap);
 #endif

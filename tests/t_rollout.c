@@ -335,6 +335,61 @@ static void t_malformed(void)
     TH_EQ_INT(ro_evaluate(&p, "..", e, 1, &v), RO_ERR_INVALID);
 }
 
+static void t_prepare(void)
+{
+    ro_options o;
+    ro_rollout r;
+    char msg[200], out[1024];
+    const char *cur = "{\"target_version\":\"0.9.0\",\"heartbeat_interval\":\"30s\"}";
+    memset(&o, 0, sizeof o);
+    o.kind = "global"; o.now_ms = 5000; o.hosts = 40;
+    TH_EQ_INT(ro_prepare(&o, "1.0.0", cur, strlen(cur), &r, msg, sizeof msg), RO_OK);
+    TH_EQ_INT(r.policy.kind, RO_HALT_AFTER); TH_EQ_INT(r.policy.after, 3);   /* default */
+    TH_EQ_INT(r.has_previous, 1); TH_EQ_STR(r.previous, "0.9.0");
+    TH_EQ_STR(msg, "");
+    /* the same rollout again keeps the recorded previous */
+    TH_EQ_INT(ro_write_scope(cur, strlen(cur), &r, out, sizeof out), RO_OK);
+    {
+        char again[1024];
+        TH_EQ_INT(scope_set_field(out, strlen(out), "target_version", "1.0.0", again, sizeof again), SCOPE_OK);
+        TH_EQ_INT(ro_prepare(&o, "1.0.0", again, strlen(again), &r, msg, sizeof msg), RO_OK);
+        TH_EQ_STR(r.previous, "0.9.0");
+    }
+    o.kind = "pcs";                                  /* no default for pcs */
+    TH_EQ_INT(ro_prepare(&o, "1.0.0", NULL, 0, &r, msg, sizeof msg), RO_OK);
+    TH_EQ_INT(r.policy.kind, RO_HALT_UNSET); TH_EQ_INT(r.has_previous, 1); TH_EQ_STR(r.previous, "");
+    o.kind = "groups"; o.halt_after = "0";
+    TH_EQ_INT(ro_prepare(&o, "1.0.0", cur, strlen(cur), &r, msg, sizeof msg), RO_OK);
+    TH_EQ_INT(r.policy.kind, RO_HALT_OFF);
+    TH_CHECK(strstr(msg, "automatic halt disabled") != NULL);  /* the CLI says so */
+    o.halt_after = NULL; o.halt_ratio = "5%";
+    TH_EQ_INT(ro_prepare(&o, "1.0.0", cur, strlen(cur), &r, msg, sizeof msg), RO_OK);
+    TH_EQ_INT(r.policy.kind, RO_HALT_RATIO); TH_EQ_INT(ro_policy_threshold(&r.policy), 2);
+    o.kind = "waves"; o.halt_ratio = NULL; o.waves = "canary,office,global"; o.wave_gap = "10m";
+    TH_EQ_INT(ro_prepare(&o, "1.0.0", cur, strlen(cur), &r, msg, sizeof msg), RO_OK);
+    TH_EQ_INT(r.plan.nwaves, 3); TH_EQ_INT(r.plan.gap_ms, 600000); TH_EQ_INT(r.plan.start_ms, 5000);
+    TH_EQ_INT(r.policy.after, 3);
+    /* usage errors */
+    o.halt_after = "2"; o.halt_ratio = "5%";
+    TH_EQ_INT(ro_prepare(&o, "1.0.0", cur, strlen(cur), &r, msg, sizeof msg), RO_ERR_INVALID);
+    TH_CHECK(strstr(msg, "not both") != NULL);
+    o.halt_ratio = NULL; o.halt_after = "many";
+    TH_EQ_INT(ro_prepare(&o, "1.0.0", cur, strlen(cur), &r, msg, sizeof msg), RO_ERR_INVALID);
+    o.halt_after = "5%/3";
+    TH_EQ_INT(ro_prepare(&o, "1.0.0", cur, strlen(cur), &r, msg, sizeof msg), RO_ERR_INVALID);
+    o.halt_after = NULL; o.halt_ratio = "5";
+    TH_EQ_INT(ro_prepare(&o, "1.0.0", cur, strlen(cur), &r, msg, sizeof msg), RO_ERR_INVALID);
+    o.halt_ratio = NULL; o.wave_gap = "0s";
+    TH_EQ_INT(ro_prepare(&o, "1.0.0", cur, strlen(cur), &r, msg, sizeof msg), RO_ERR_INVALID);
+    o.wave_gap = NULL; o.waves = "global,canary";
+    TH_EQ_INT(ro_prepare(&o, "1.0.0", cur, strlen(cur), &r, msg, sizeof msg), RO_ERR_INVALID);
+    o.kind = "global"; o.waves = NULL; o.wave_gap = "1h";
+    TH_EQ_INT(ro_prepare(&o, "1.0.0", cur, strlen(cur), &r, msg, sizeof msg), RO_ERR_INVALID);
+    TH_EQ_STR(msg, "--wave-gap needs --waves");
+    o.wave_gap = NULL;
+    TH_EQ_INT(ro_prepare(&o, "1..0", cur, strlen(cur), &r, msg, sizeof msg), RO_ERR_INVALID);
+}
+
 static int main_(void)
 {
     TH_RUN(t_policy);
@@ -344,6 +399,7 @@ static int main_(void)
     TH_RUN(t_records);
     TH_RUN(t_verdict);
     TH_RUN(t_malformed);
+    TH_RUN(t_prepare);
     return th_summary("t_rollout");
 }
 
