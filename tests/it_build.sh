@@ -57,4 +57,15 @@ orphans=$(for f in src/*.c; do grep -qw "$f" <<<"$gnu" || echo "$f"; done)
 check_eq "every src/*.c is in sources.mk" "$orphans" ""
 check "build.bat passes VERSION to nmake.mak" grep -q 'nmake /nologo /f nmake.mak VERSION=' build.bat
 
+# Layering (docs/design.md, "Modules and layers"): pure files include no
+# Win32 header, no layer includes a higher one, nothing below the CLI cli*.h.
+layering=$(bash scripts/include-graph.sh -q 2>&1 | grep VIOLATION)
+check_eq "include graph: the layering rules hold" "$layering" ""
+# The check itself must be able to fail: a pure copy that includes windows.h.
+fake="$T_DIR/layering"; rm -rf "$fake"; mkdir -p "$fake"
+cp -r scripts sources.mk src "$fake/"
+sed -i '0,/#include/s//#include <windows.h>\n#include/' "$fake/src/scope.c"
+check_match "include graph: a pure module including windows.h is refused" \
+    "$(bash "$fake/scripts/include-graph.sh" -q 2>&1)" 'VIOLATION: src/scope.c is pure and includes <windows.h>'
+
 t_summary
