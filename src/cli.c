@@ -29,7 +29,7 @@ static const opt_def OPT_DEFS[] = {
     { "json", 0, 1 }, { "timeout", 1, 1 }, { "replicas", 1, 1 }, { "help", 0, 1 }, { "version", 0, 1 },
     { "force", 0, 0 }, { "pcs", 1, 0 }, { "pc", 1, 0 }, { "groups", 1, 0 },
     { "group", 1, 0 }, { "global", 0, 0 }, { "jitter", 1, 0 }, { "stale", 1, 0 },
-    { "set", 1, 0 }, { "add", 1, 0 }, { "remove", 1, 0 },
+    { "set", 1, 0 }, { "add", 1, 0 }, { "remove", 1, 0 }, { "out", 1, 0 },
 };
 
 typedef struct cli_cmd {
@@ -105,6 +105,17 @@ static const cli_cmd CMDS[] = {
       "ask one agent for a fresh heartbeat",
       "Sends a request on agents.<pc_id>.ping and prints the agent's answer and the\n"
       "round-trip time. Exit 4 when no agent answers within --timeout (default 5s).\n" },
+    { "broker config", "--pcs FILE|a,b,c --out DIR", " pcs out ", 0, 0, cli_cmd_broker_config,
+      "write a least-privilege nats-server.conf, the operator's and each pc's credentials",
+      "Writes DIR/nats-server.conf (two accounts: FLEET holds JetStream and the\n"
+      "operator; AGENTS holds one user per pc, allowed to read only its own config\n"
+      "keys and releases and to write only its own status, heartbeat and failure\n"
+      "records), DIR/operator.env (KANADE_NATS_USER=, KANADE_NATS_PASSWORD=) and\n"
+      "DIR/agents/<pc_id>.auth (user=, password=) for 'kanade-agent install\n"
+      "--auth-file'. --pcs is a file (ids separated by commas, spaces or lines;\n"
+      "'#' comments) or a comma list. Passwords come from the system RNG; files are\n"
+      "readable by their owner only. Running it again keeps every existing\n"
+      "password and adds the new pcs. No broker is contacted.\n" },
     { "jetstream object list", "<bucket>", " ", 1, 1, cli_cmd_obj_list,
       "list the objects of an object store, newest first",
       "Lists name, size, digest and modification time of each live object.\n" },

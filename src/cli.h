@@ -148,6 +148,9 @@ int cli_cmd_kv_get(void);
 int cli_cmd_kv_put(void);
 int cli_cmd_kv_del(void);
 
+/* ---- cli_broker.c: broker setup */
+int cli_cmd_broker_config(void);
+
 /* ---- cli_rollctl.c: safe rollouts (status, resume, abort) */
 int cli_cmd_rollout_status(void);
 int cli_cmd_rollout_resume(void);

@@ -1,0 +1,230 @@
+/*
+** cli_broker.c — `kanade broker config`: writes the two-account
+** nats-server.conf (broker_conf.c), the operator's credentials and one
+** .auth file per PC. Passwords come from BCryptGenRandom; every file is
+** created with a protected DACL that grants only its owner access. A PC
+** (or the operator) whose credentials already exist in DIR keeps them, so
+** re-running with more PCs only adds users.
+*/
+#include <windows.h>
+#include <sddl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "broker_conf.h"
+#include "cli.h"
+#include "win.h"
+
+#define PASS_LEN 32
+#define OP_USER  "kanade-operator"
+
+/*
+** The DACL "only the current user, full access, nothing inherited". The
+** user's own SID rather than OWNER RIGHTS: Wine maps an ACE for the process
+** user to the file's owner bits (0600), and Windows treats both the same.
+*/
+static int private_sddl(wchar_t *out, size_t cap)
+{
+    HANDLE tok;
+    unsigned char ti[256];
+    DWORD got = 0;
+    wchar_t *sid = NULL;
+    int ok;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok)) return -1;
+    ok = GetTokenInformation(tok, TokenUser, ti, sizeof ti, &got) &&
+         ConvertSidToStringSidW(((TOKEN_USER *)ti)->User.Sid, &sid);
+    CloseHandle(tok);
+    if (!ok) return -1;
+    ok = _snwprintf(out, cap, L"D:P(A;;FA;;;%ls)", sid) > 0;
+    LocalFree(sid);
+    return ok ? 0 : -1;
+}
+
+/* Writes a file readable and writable by its owner only (no inherited ACEs). */
+static int write_private(const char *path, const char *data, size_t len)
+{
+    wchar_t wp[MAX_PATH], sddl[256];
+    SECURITY_ATTRIBUTES sa;
+    PSECURITY_DESCRIPTOR sd = NULL;
+    HANDLE h;
+    DWORD put = 0;
+    int ok;
+    if (win_to_wide(path, wp, MAX_PATH) != 0 || private_sddl(sddl, 256) != 0) return -1;
+    if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1, &sd, NULL))
+        return -1;
+    sa.nLength = sizeof sa; sa.lpSecurityDescriptor = sd; sa.bInheritHandle = FALSE;
+    DeleteFileW(wp);                /* CREATE_ALWAYS would keep an old file's DACL */
+    h = CreateFileW(wp, GENERIC_WRITE, 0, &sa, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, NULL);
+    LocalFree(sd);
+    if (h == INVALID_HANDLE_VALUE) return -1;
+    ok = WriteFile(h, data, (DWORD)len, &put, NULL) && put == len && FlushFileBuffers(h);
+    CloseHandle(h);
+    return ok ? 0 : -1;
+}
+
+static int new_password(char *out, size_t cap)
+{
+    unsigned char r[PASS_LEN * 2];
+    int tries;
+    for (tries = 0; tries < 8; tries++) {
+        if (win_random(r, sizeof r) != 0) return -1;
+        if (bcf_password(r, sizeof r, PASS_LEN, out, cap) > 0) return 0;
+    }
+    return -1;
+}
+
+/* KANADE_NATS_USER= / KANADE_NATS_PASSWORD= from DIR/operator.env, if any. */
+static int load_operator(const char *path, bcf_user *op)
+{
+    char *t = NULL, *s, *e;
+    size_t len = 0;
+    memset(op, 0, sizeof *op);
+    if (!win_exists(path)) return 1;
+    if (win_read_all(path, 4096, &t, &len) != 0) return -1;
+    for (s = t; s < t + len; s = e + 1) {
+        size_t n;
+        e = memchr(s, '\n', (size_t)(t + len - s));
+        if (!e) e = t + len;
+        n = (size_t)(e - s) - (e > s && e[-1] == '\r');
+        if (n > 17 && !memcmp(s, "KANADE_NATS_USER=", 17) && n - 17 <= BCF_USER_MAX)
+            { memcpy(op->name, s + 17, n - 17); op->name[n - 17] = 0; }
+        else if (n > 21 && !memcmp(s, "KANADE_NATS_PASSWORD=", 21) && n - 21 <= BCF_PASS_MAX)
+            { memcpy(op->pass, s + 21, n - 21); op->pass[n - 21] = 0; }
+    }
+    free(t);
+    return op->name[0] && bcf_valid_pass(op->pass) ? 0 : -1;
+}
+
+/* The PCs named by --pcs: a file when one exists under that name, else a list. */
+static int read_pcs(const char *arg, char (*ids)[BCF_USER_MAX + 1], int cap)
+{
+    char err[200], *t = NULL;
+    size_t len = 0;
+    int n;
+    if (win_exists(arg)) {
+        if (win_read_all(arg, 16u << 20, &t, &len) != 0)
+            return -cli_fail(CLI_FAIL, "cannot read pc list %s", arg);
+        n = bcf_parse_pcs(t, len, ids, cap, err, sizeof err);
+        free(t);
+    } else {
+        n = bcf_parse_pcs(arg, strlen(arg), ids, cap, err, sizeof err);
+    }
+    if (n < 0) return -cli_usage("--pcs: %s", err);
+    return n;
+}
+
+/* Adds every DIR/agents/<pc>.auth not named in users[0..n) (an earlier run's PCs). */
+static int add_existing(const char *dir, bcf_user *users, int *n, int cap)
+{
+    char pat[MAX_PATH * 3], name[MAX_PATH * 3], path[MAX_PATH * 3], *t;
+    wchar_t wpat[MAX_PATH];
+    WIN32_FIND_DATAW fd;
+    HANDLE h;
+    size_t len;
+    snprintf(pat, sizeof pat, "%s\\agents\\*.auth", dir);
+    if (win_to_wide(pat, wpat, MAX_PATH) != 0) return -1;
+    h = FindFirstFileW(wpat, &fd);
+    if (h == INVALID_HANDLE_VALUE) return 0;
+    do {
+        bcf_user u;
+        int k;
+        if (win_to_utf8(fd.cFileName, name, sizeof name) != 0) continue;
+        snprintf(path, sizeof path, "%s\\agents\\%s", dir, name);
+        t = NULL;
+        if (win_read_all(path, 4096, &t, &len) != 0) continue;
+        k = bcf_parse_auth(t, len, &u);
+        free(t);
+        if (k != 0) { cli_warn("kanade: %s is not a valid .auth file; left out\n", path); continue; }
+        for (k = 0; k < *n && strcmp(users[k].name, u.name); k++) {}
+        if (k < *n) continue;
+        if (*n >= cap) break;
+        users[(*n)++] = u;
+    } while (FindNextFileW(h, &fd));
+    FindClose(h);
+    return 0;
+}
+
+static int write_outputs(const char *dir, const bcf_user *op, const bcf_user *users, int n,
+                         int new_op, int nnew)
+{
+    char path[MAX_PATH * 3], line[256];
+    size_t cap = bcf_conf_size(n);
+    char *conf = malloc(cap);
+    int len, i;
+    if (!conf) return cli_fail(CLI_FAIL, "out of memory");
+    len = bcf_write_conf(op, users, n, conf, cap);
+    snprintf(path, sizeof path, "%s\\nats-server.conf", dir);
+    if (len < 0 || write_private(path, conf, (size_t)len) != 0) {
+        free(conf);
+        return cli_fail(CLI_FAIL, "cannot write %s", path);
+    }
+    free(conf);
+    snprintf(path, sizeof path, "%s\\operator.env", dir);
+    len = snprintf(line, sizeof line, "KANADE_NATS_USER=%s\nKANADE_NATS_PASSWORD=%s\n", op->name, op->pass);
+    if (write_private(path, line, (size_t)len) != 0) return cli_fail(CLI_FAIL, "cannot write %s", path);
+    for (i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s\\agents\\%s.auth", dir, users[i].name);
+        len = bcf_write_auth(&users[i], line, sizeof line);
+        if (len < 0 || write_private(path, line, (size_t)len) != 0)
+            return cli_fail(CLI_FAIL, "cannot write %s", path);
+    }
+    cli_say("wrote %s\\nats-server.conf: %d pcs (%d new, %d kept), operator %s %s\n", dir, n, nnew,
+            n - nnew, op->name, new_op ? "created" : "kept");
+    return CLI_OK;
+}
+
+static int broker_config(char (*ids)[BCF_USER_MAX + 1], bcf_user *users);
+
+/* The id and user arrays are on the heap: 100000 pcs would be 20 MB. */
+int cli_cmd_broker_config(void)
+{
+    char (*ids)[BCF_USER_MAX + 1] = calloc(BCF_MAX_PCS, sizeof *ids);
+    bcf_user *users = calloc(BCF_MAX_PCS, sizeof *users);
+    int rc = ids && users ? broker_config(ids, users) : cli_fail(CLI_FAIL, "out of memory");
+    free(ids);
+    free(users);
+    return rc;
+}
+
+static int broker_config(char (*ids)[BCF_USER_MAX + 1], bcf_user *users)
+{
+    const char *pcs = cli_opt_last("pcs"), *dir = cli_opt_last("out");
+    char path[MAX_PATH * 3], *t;
+    bcf_user op;
+    size_t len;
+    int n, i, nnew = 0, new_op = 0, nusers = 0;
+    if (!pcs || !dir || !*dir) return cli_usage("give --pcs FILE|a,b,c and --out DIR");
+    n = read_pcs(pcs, ids, BCF_MAX_PCS);
+    if (n < 0) return -n;
+    snprintf(path, sizeof path, "%s\\agents", dir);
+    if (win_mkdirs(path) != 0) return cli_fail(CLI_FAIL, "cannot create %s", path);
+    snprintf(path, sizeof path, "%s\\operator.env", dir);
+    i = load_operator(path, &op);
+    if (i < 0) return cli_fail(CLI_FAIL, "%s is not a valid operator.env; fix or remove it", path);
+    if (i > 0) {
+        snprintf(op.name, sizeof op.name, "%s", OP_USER);
+        if (new_password(op.pass, sizeof op.pass) != 0) return cli_fail(CLI_FAIL, "system RNG failed");
+        new_op = 1;
+    }
+    for (i = 0; i < n; i++) {
+        bcf_user *u = &users[nusers];
+        snprintf(path, sizeof path, "%s\\agents\\%s.auth", dir, ids[i]);
+        memset(u, 0, sizeof *u);
+        if (win_exists(path)) {
+            t = NULL;
+            if (win_read_all(path, 4096, &t, &len) != 0 || bcf_parse_auth(t, len, u) != 0 ||
+                strcmp(u->name, ids[i]) != 0) {
+                free(t);
+                return cli_fail(CLI_FAIL, "%s is not a valid .auth file for %s; fix or remove it", path, ids[i]);
+            }
+            free(t);
+        } else {
+            snprintf(u->name, sizeof u->name, "%s", ids[i]);
+            if (new_password(u->pass, sizeof u->pass) != 0) return cli_fail(CLI_FAIL, "system RNG failed");
+            nnew++;
+        }
+        nusers++;
+    }
+    if (add_existing(dir, users, &nusers, BCF_MAX_PCS) != 0) return cli_fail(CLI_FAIL, "cannot list %s\\agents", dir);
+    return write_outputs(dir, &op, users, nusers, new_op, nnew);
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# it_broker.sh — 'kanade broker config' against a real nats-server: the
+# generated two-account config loads, the operator works in FLEET with the
+# operator.env credentials, re-running keeps passwords and adds PCs, and a
+# PC's credential used through nats.js as an attacker is refused or lands
+# nowhere (agent_config unchanged, no other PC's status written).
+source "$(dirname "$0")/lib.sh"
+KANADE="$BUILD/kanade.exe"
+IDIR=$(cd "$(dirname "$0")/interop" && pwd)
+[ -f "$KANADE" ] || { echo "missing $KANADE (make BUILD=$BUILD)"; exit 1; }
+if [ ! -d "$IDIR/node_modules/@nats-io/transport-node" ]; then
+    (cd "$IDIR" && npm ci --no-audit --no-fund) >"$T_DIR/npm.log" 2>&1 \
+        || { cat "$T_DIR/npm.log"; echo "npm ci failed"; exit 1; }
+fi
+wine_prefix
+D="$T_DIR/broker"
+wp() { printf 'Z:%s' "${1//\//\\}"; }
+K0() { w "$KANADE" "$@"; }
+
+echo "# broker config: files, passwords, re-runs"
+out=$(K0 broker config --pcs pc1,pc2 --out "$(wp "$D")"); rc=$?
+check_eq "broker config exits 0" "$rc" 0
+check_match "says what it wrote" "$out" "2 pcs \(2 new, 0 kept\), operator kanade-operator created"
+check "nats-server accepts the config" nats-server -c "$D/nats-server.conf" -t
+check_match "pc1.auth holds user= and password=" "$(cat "$D/agents/pc1.auth")" "^user=pc1
+password=[A-Za-z0-9]{32}$"
+check_match "operator.env holds the operator" "$(cat "$D/operator.env")" "^KANADE_NATS_USER=kanade-operator
+KANADE_NATS_PASSWORD=[A-Za-z0-9]{32}$"
+p1=$(cat "$D/agents/pc1.auth"); op=$(cat "$D/operator.env")
+check_nomatch "passwords differ per pc" "$(sed -n 2p "$D/agents/pc2.auth")" "^$(sed -n 2p "$D/agents/pc1.auth")$"
+printf 'pc3\n# a comment\npc4, pc1\n' >"$D/pcs.txt"
+out=$(K0 broker config --pcs "$(wp "$D/pcs.txt")" --out "$(wp "$D")")
+check_match "a re-run from a file adds pcs" "$out" "4 pcs \(2 new, 2 kept\), operator kanade-operator kept"
+check_eq "pc1's password kept" "$(cat "$D/agents/pc1.auth")" "$p1"
+check_eq "the operator's password kept" "$(cat "$D/operator.env")" "$op"
+check "pc2 (not named again) still in the config" grep -q 'user: "pc2"' "$D/nats-server.conf"
+out=$(K0 broker config --pcs "pc5,a.b" --out "$(wp "$D")" 2>&1); rc=$?
+check_eq "a bad pc id is a usage error" "$rc" 2
+check_match "and names the id" "$out" "'a.b' is not a valid id"
+check "nothing written for it" test ! -e "$D/agents/pc5.auth"
+K0 broker config --out "$(wp "$D")" >/dev/null 2>&1; check_eq "--pcs is required" "$?" 2
+
+echo "# the generated config under a real nats-server"
+nats_start -c "$D/nats-server.conf"
+source "$D/operator.env"
+K() { K0 --server "$NATS_URL" --user "$KANADE_NATS_USER" --password "$KANADE_NATS_PASSWORD" "$@"; }
+check "the operator writes agent_config/global" K jetstream kv put agent_config global '{"target_version":"1.0.0"}'
+check "the operator writes agent_config/pcs.pc2" K jetstream kv put agent_config pcs.pc2 '{"x":1}'
+check "the operator writes agent_status/seed" K jetstream kv put agent_status seed '{}'
+g0=$(K --json jetstream kv get agent_config global); q0=$(K --json jetstream kv get agent_config pcs.pc2)
+K0 --server "$NATS_URL" --user pc1 --password nope jetstream kv get agent_config global >/dev/null 2>&1
+check_eq "a wrong password is refused" "$?" 4
+
+echo "# pc1's credential as an attacker (nats.js)"
+P1=$(sed -n 's/^password=//p' "$D/agents/pc1.auth")
+a=$(node "$IDIR/attack.mjs" "$NATS_URL" pc1 "$P1" 2>&1)
+for s in '\$KV.agent_config.global' '\$KV.agent_status.pc2' '\$JS.API.DIRECT.GET.KV_agent_config.\$KV.agent_config.pcs.pc2' \
+         '\$O.agent_releases.C.evil' '\$JS.API.STREAM.DELETE.KV_agent_config' '\$JS.API.STREAM.PURGE.KV_agent_config' \
+         '\$JS.API.CONSUMER.CREATE.KV_agent_config' '\$JS.API.CONSUMER.DELETE.KV_agent_config.x'; do
+    check_match "refused: publish to $s" "$a" "Permissions Violation for Publish to \"$s\""
+done
+check_match "its own status put is acknowledged" "$a" 'status-own answered \{"stream":"KV_agent_status"'
+for c in read-other-pcs obj-put stream-delete stream-purge consumer-create consumer-delete; do
+    check_match "$c gets no answer" "$a" "$c no-answer"
+done
+check_eq "agent_config/global unchanged (forged replies landed nowhere)" "$(K --json jetstream kv get agent_config global)" "$g0"
+check_eq "agent_config/pcs.pc2 unchanged" "$(K --json jetstream kv get agent_config pcs.pc2)" "$q0"
+K jetstream kv get agent_status pc2 >/dev/null 2>&1; check_eq "no agent_status/pc2 written" "$?" 3
+check_eq "agent_status/pc1 holds pc1's own put" "$(K jetstream kv get agent_status pc1)" '{"pc_id":"pc1"}'
+t_summary
