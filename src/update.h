@@ -3,7 +3,8 @@
 ** rollback, quarantine and crash recovery. agent.c owns the main loop and
 ** the broker connection; it feeds this module the resolved target on every
 ** evaluation and calls upd_tick when upd_next_due_ms says work is due. The
-** case analysis for crash recovery is in the header comment of update.c.
+** state machine is update.c; the persisted state and the case analysis for
+** crash recovery are in upd_state.c; the swap helper is upd_swap.c.
 */
 #ifndef UPDATE_H
 #define UPDATE_H

@@ -6,10 +6,12 @@
 ** swap record (update.json) left by a helper that is gone. The swap itself
 ** (SCM, ReplaceFileW, rollback) is exercised end to end by it_update.sh.
 **
-** update.c keeps its helpers static, so this file includes it (and
-** service.c, which it calls) instead of linking them.
+** The update module keeps its helpers static, so this file includes its
+** three files (and service.c, which they call) instead of linking them.
 */
 #include "../src/update.c"
+#include "../src/upd_state.c"
+#include "../src/upd_swap.c"
 #include "../src/service.c"
 #include <stdlib.h>
 #include "th.h"
@@ -60,8 +62,8 @@ static void fresh(void)
     slash = strrchr(src, '\\'); if (slash) *slash = 0;
     slash = strrchr(src, '\\'); if (slash) *slash = 0;
     snprintf(cmd, sizeof cmd, "%s\\kanade-agent.exe", src);
-    TH_EQ_INT(copy_atomic(cmd, exe), 0);
-    TH_EQ_INT(file_version(exe, version, sizeof version), 0);
+    TH_EQ_INT(upd_copy_atomic(cmd, exe), 0);
+    TH_EQ_INT(upd_file_version(exe, version, sizeof version), 0);
 }
 
 static int init(int under_scm)
@@ -128,18 +130,18 @@ static void t_copy_atomic(void)
     snprintf(b, sizeof b, "%s\\b.bin", base);
     snprintf(bt, sizeof bt, "%s.tmp", b);
     write_file(a, "first version");
-    TH_EQ_INT(copy_atomic(a, b), 0);                  /* dst absent: MoveFileExW */
+    TH_EQ_INT(upd_copy_atomic(a, b), 0);              /* dst absent: MoveFileExW */
     TH_EQ_INT(win_read_all(b, 1000, &t, &n), 0);
     TH_EQ_STR(t, "first version");
     free(t);
     write_file(a, "second, longer version");
-    TH_EQ_INT(copy_atomic(a, b), 0);                  /* dst present: ReplaceFileW */
+    TH_EQ_INT(upd_copy_atomic(a, b), 0);              /* dst present: ReplaceFileW */
     TH_EQ_INT(win_read_all(b, 1000, &t, &n), 0);
     TH_EQ_STR(t, "second, longer version");
     free(t);
     TH_CHECK(!win_exists(bt));
     snprintf(a, sizeof a, "%s\\missing.bin", base);
-    TH_CHECK(copy_atomic(a, b) != 0);                 /* a failed copy keeps dst */
+    TH_CHECK(upd_copy_atomic(a, b) != 0);             /* a failed copy keeps dst */
     TH_EQ_INT(win_read_all(b, 1000, &t, &n), 0);
     TH_EQ_STR(t, "second, longer version");
     free(t);
@@ -216,8 +218,8 @@ static void t_quarantine_lift(void)
     upd_get_status(&st);
     TH_EQ_STR(st.state, UPD_SCHEDULED);
     upd_on_target(NULL, version, "global", 0);
-    q_add("9.9.7", "it crashed");                     /* re-quarantine for the rest */
-    state_save();
+    upd_q_add("9.9.7", "it crashed");                 /* re-quarantine for the rest */
+    upd_state_save();
     upd_on_target(NULL, "", "global", 0);
     TH_CHECK(state_has("\"armed\":false"));
     upd_on_target(NULL, "9.9.6", "global", 3600000);  /* another target arms it ... */
@@ -324,12 +326,12 @@ static void t_recover_with_live_helper(void)
     char path[800], *t = NULL;
     size_t n;
     fresh();
-    TH_EQ_INT(helper_alive(), 0);
+    TH_EQ_INT(upd_helper_alive(), 0);
     hold_ready = CreateEventW(NULL, TRUE, FALSE, NULL);
     hold_release = CreateEventW(NULL, TRUE, FALSE, NULL);
     th = CreateThread(NULL, 0, holder, NULL, 0, NULL);
     WaitForSingleObject(hold_ready, 5000);
-    TH_EQ_INT(helper_alive(), 1);
+    TH_EQ_INT(upd_helper_alive(), 1);
     job("9.9.2", version, "monitoring", "");
     TH_EQ_INT(init(1), 0);
     upd_get_status(&st);
@@ -357,7 +359,7 @@ static void t_recover_with_live_helper(void)
     SetEvent(hold_release);                       /* the helper dies before "done" */
     WaitForSingleObject(th, 5000);
     CloseHandle(th);
-    TH_EQ_INT(helper_alive(), 0);
+    TH_EQ_INT(upd_helper_alive(), 0);
     upd_tick(NULL);                               /* done, then the deferred target */
     upd_get_status(&st);
     TH_EQ_STR(st.state, UPD_SCHEDULED);
@@ -385,7 +387,7 @@ static void t_crash_loop_counter(void)
     {
         char old[800];
         snprintf(old, sizeof old, "%s.old", exe);
-        TH_EQ_INT(copy_atomic(exe, old), 0);
+        TH_EQ_INT(upd_copy_atomic(exe, old), 0);
     }
     TH_EQ_INT(init(1), 0);
     TH_CHECK(state_has("\"fresh_unclean\":3"));
