@@ -119,7 +119,8 @@ sleep 10      # every watch delivered its initial values; the start has settled
 cons=$(jsz_consumers)
 say "consumers: $cons on the server while idle, $(awk -v c="$cons" -v n="$N" 'BEGIN{printf "%.2f", c/n}') per agent"
 FPID=$(pgrep -f 'tool_fleet.exe run' | head -n 1)
-WS=$(pgrep wineserver | head -n 1)
+WS=
+for p in $(pgrep wineserver); do tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "WINEPREFIX=$WINEPREFIX" && WS=$p; done
 c0=$(cpu_s "$NATS_PID"); f0=$(cpu_s "${FPID:-0}"); w0=$(cpu_s "${WS:-0}")
 sleep "$IDLE"
 c1=$(cpu_s "$NATS_PID"); f1=$(cpu_s "${FPID:-0}"); w1=$(cpu_s "${WS:-0}")
@@ -137,8 +138,9 @@ observe() {
     for _ in $(seq 1 100); do grep -q observing "$B/obs-$1.out" 2>/dev/null && return 0; sleep 0.1; done
     die "observer did not start"
 }
-# column COL FILE T0: the latest time in column COL minus T0, in ms (-1 if an agent never got there).
-latest() { awk -v c="$1" -v t="$3" 'BEGIN{m=0; z=0} { if ($c == 0) z=1; else if ($c - t > m) m = $c - t } END { print (z ? -1 : m) }' "$2"; }
+# latest COL FILE T0: seconds from T0 to the latest time in column COL,
+# or "not all" when an agent never got there.
+latest() { awk -v c="$1" -v t="$3" 'BEGIN{m=0; z=0} { if ($c == 0) z=1; else if ($c - t > m) m = $c - t } END { if (z) print "(not all)"; else printf "%.2f", m/1000 }' "$2"; }
 missing() { awk -v c="$1" '$c == 0' "$2" | wc -l; }
 
 # ---- notice and no-jitter rollout ----------------------------------------
@@ -149,8 +151,8 @@ t0=$(now_ms)
 wait "$OBS_PID"
 sleep 1
 nt=$(latest 2 "$B/obs-0.2.0.txt" "$t0"); dt=$(latest 3 "$B/obs-0.2.0.txt" "$t0")
-say "notice: every agent pending or later $(awk -v m="$nt" 'BEGIN{printf "%.2f", m/1000}') s after the rollout command returned, $(missing 2 "$B/obs-0.2.0.txt") never (goal <= 2 s at N=1000)"
-say "no-jitter: converged $((N - $(missing 3 "$B/obs-0.2.0.txt")))/$N in $(awk -v m="$dt" 'BEGIN{printf "%.2f", m/1000}') s, every agent downloading at once; nats-server cpu $(awk -v a="$c0" -v b="$(cpu_s "$NATS_PID")" 'BEGIN{printf "%.2f", b-a}') s"
+say "notice: every agent pending or later $nt s after the rollout command returned, $(missing 2 "$B/obs-0.2.0.txt") never (goal <= 2 s at N=1000)"
+say "no-jitter: converged $((N - $(missing 3 "$B/obs-0.2.0.txt")))/$N in $dt s, every agent downloading at once; nats-server cpu $(awk -v a="$c0" -v b="$(cpu_s "$NATS_PID")" 'BEGIN{printf "%.2f", b-a}') s"
 
 # ---- jittered rollout ----------------------------------------------------
 sleep 5
@@ -170,8 +172,8 @@ ks=$(awk -v t="$t0" -v w=$((JITTER * 1000)) '$3 > 0 { u = ($3 - t) / w; if (u < 
     "$B/obs-0.3.0.txt" | sort -g | awk '{ u[NR] = $1 } END { d = 0; for (i = 1; i <= NR; i++) {
         a = i / NR - u[i]; b = u[i] - (i - 1) / NR; if (a > d) d = a; if (b > d) d = b }
         printf "%.3f %.3f", d, (NR ? 1.36 / sqrt(NR) : 0) }')
-say "notice (jittered): every agent pending or later $(awk -v m="$(latest 2 "$B/obs-0.3.0.txt" "$t0")" 'BEGIN{printf "%.2f", m/1000}') s after the rollout command returned, with no download competing"
-say "converged: $((N - lost))/$N on 0.3.0 in $(awk -v m="$dt" 'BEGIN{printf "%.1f", m/1000}') s with --jitter ${JITTER}s (goal <= $((JITTER + 10)) s, none lost: $lost lost), KS D=${ks% *} vs uniform over the window (5 % critical value ${ks#* })"
+say "notice (jittered): every agent pending or later $(latest 2 "$B/obs-0.3.0.txt" "$t0") s after the rollout command returned, with no download competing"
+say "converged: $((N - lost))/$N on 0.3.0 in $dt s with --jitter ${JITTER}s (goal <= $((JITTER + 10)) s, none lost: $lost lost), KS D=${ks% *} vs uniform over the window (5 % critical value ${ks#* })"
 say "rollout cost: nats-server cpu $RO_CPU s during the jittered rollout, peak rss $((peak / 1024)) MiB"
 [ "$orc" -eq 0 ] || say "converged: the observer timed out (see $B/obs-0.3.0.out)"
 

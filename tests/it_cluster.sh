@@ -102,6 +102,9 @@ K1() { local n=$1; shift; w "$CLI" --server "nats://127.0.0.1:${P[$n]}" "$@"; }
 # Creating a stream right after the cluster formed can time out while the
 # meta group settles: retried within a bound.
 publish() { local i; for i in 1 2 3 4 5; do K --replicas 3 agent publish "$(winpath "$VERS/agent-$1.exe")" >"$T_DIR/pub.out" 2>&1 && return 0; sleep 2; done; cat "$T_DIR/pub.out"; return 1; }
+out=$(K --replicas 9 agent status 2>&1); rc=$?
+check_eq "--replicas 9: usage error (exit 2)" "$rc" 2
+check_match "--replicas 9: one line saying why" "$out" "--replicas '9' is not a number from 1 to 5"
 check "publish 0.2.0 into a replicated agent_releases" publish 0.2.0
 check "publish 0.3.0" publish 0.3.0
 check "create agent_config replicated" K --replicas 3 jetstream kv put agent_config global '{"heartbeat_interval":"2s"}'
