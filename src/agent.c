@@ -25,6 +25,7 @@
 #include "scope.h"
 #include "service.h"
 #include "update.h"
+#include "url.h"
 #include "win.h"
 
 #define EXIT_OK    0
@@ -43,11 +44,12 @@ static const char usage_text[] =
     "usage: kanade-agent <command> [options]\n"
     "\n"
     "  install --config PATH [--nats-url URL] [--id ID] [--ca-file FILE] [--token TOKEN]\n"
-    "          [--force-config]\n"
+    "          [--force-config] [--allow-plaintext]\n"
     "      Creates %ProgramData%\\Kanade\\{config,data,logs}, writes the config when\n"
     "      it does not exist yet (or with --force-config), checks it, and registers\n"
     "      the service KanadeAgent (automatic start, restart on failure). Running it\n"
-    "      again updates the service.\n"
+    "      again updates the service. A nats:// URL to another machine without\n"
+    "      --ca-file is refused unless --allow-plaintext is given.\n"
     "  uninstall [--purge]\n"
     "      Stops and deletes the service; --purge also deletes %ProgramData%\\Kanade.\n"
     "  run [--config PATH]\n"
@@ -321,6 +323,17 @@ static int write_config(const char *path, const char *nats_url, const char *id,
     return 0;
 }
 
+/* 1 after printing why, when the URL list would carry the token, the
+** config and the binaries in the clear to another machine. */
+static int plaintext_refused(const char *urls, int has_ca)
+{
+    char first[256];
+    if (!url_plaintext_remote(urls, has_ca, first, sizeof first)) return 0;
+    fprintf(stderr, "kanade-agent install: %s is plaintext to a non-loopback host: use tls:// "
+            "with --ca-file, or pass --allow-plaintext\n", first);
+    return 1;
+}
+
 /*
 ** install: folders with their ACLs, the config (only when missing, or with
 ** --force-config), a check of that config exactly as the service will load
@@ -330,13 +343,14 @@ static int write_config(const char *path, const char *nats_url, const char *id,
 static int cmd_install(const args *a)
 {
     const char *o_config = NULL, *o_url = NULL, *o_id = NULL, *o_ca = NULL, *o_token = NULL;
-    const char *o_force = NULL;
+    const char *o_force = NULL, *o_plain = NULL;
     opt opts[] = {
         { "--config", 1, &o_config }, { "--nats-url", 1, &o_url }, { "--id", 1, &o_id },
         { "--ca-file", 1, &o_ca }, { "--token", 1, &o_token }, { "--force-config", 0, &o_force },
+        { "--allow-plaintext", 0, &o_plain },
     };
     char cfg[PATH_U8], root[PATH_U8], sub[PATH_U8], exe[PATH_U8], ca[PATH_U8], err[1024];
-    char pc_id[SCOPE_ID_MAX + 1], version[80];
+    char pc_id[SCOPE_ID_MAX + 1], version[80], shown[sizeof ((conf *)0)->nats_url + 64];
     static const char *const subdirs[3] = { "config", "data", "logs" };
     svc_install_opts so;
     conf c;
@@ -361,6 +375,10 @@ static int cmd_install(const args *a)
         fclose(f);
         o_ca = ca;
     }
+    /* Refused before anything is created: nothing half-done. */
+    if (o_url && !o_plain && (!win_exists(cfg) || o_force)
+        && plaintext_refused(o_url, o_ca != NULL))
+        return EXIT_USAGE;
 
     /* 1. Folders. config and data hold credentials and update state. */
     for (i = 0; i < 3; i++) {
@@ -401,6 +419,9 @@ static int cmd_install(const args *a)
         return EXIT_FAIL;
     }
 
+    /* A kept config is held to the same rule as a new one. */
+    if (!o_plain && plaintext_refused(c.nats_url, c.ca_file[0] != 0)) return EXIT_USAGE;
+
     /* 4. The service. */
     so.exe_path = exe;
     so.config_path = cfg;
@@ -411,7 +432,8 @@ static int cmd_install(const args *a)
     }
     printf("config   : %s (%s)\n", cfg, wrote ? "written" : "kept");
     printf("pc_id    : %s\n", pc_id);
-    printf("nats_url : %s\n", c.nats_url);
+    url_redact(c.nats_url, shown, sizeof shown);
+    printf("nats_url : %s (%s)\n", shown, c.ca_file[0] ? "tls" : "plaintext");
     printf("service  : %s installed: \"%s\" service --config \"%s\"\n", SVC_NAME, exe, cfg);
     printf("version  : %s\n", version);
     return EXIT_OK;

@@ -46,6 +46,7 @@
 #include "service.h"
 #include "sha256.h"
 #include "update.h"
+#include "url.h"
 #include "win.h"
 
 #define CONF_FILE_MAX   (64 * 1024)   /* agent.conf larger than this is not a config */
@@ -76,6 +77,8 @@ typedef struct agent {
     char exe_digest[SHA256_DIGEST_STR_LEN];
     char data_dir[WIN_PATH_MAX * 3];
     char log_dir[WIN_PATH_MAX * 3];
+    char url_shown[sizeof ((conf *)0)->nats_url + 64];  /* nats_url, credentials redacted */
+    const char *transport;        /* "tls" or "plaintext", for the fleet view */
 
     nats_conn *nc;
     HANDLE ev_stop;               /* svc_stop_event(): manual reset, not ours */
@@ -287,6 +290,7 @@ static size_t build_doc(agent *a, char *buf, size_t cap)
     json_w_kstr(&w, "agent_version", a->version);
     json_w_kstr(&w, "hostname", a->hostname);
     json_w_kstr(&w, "os_family", "windows");
+    json_w_kstr(&w, "transport", a->transport);
     if (us.quarantined[0] && strcmp(us.quarantined, "[]") != 0) {
         json_w_key(&w, "quarantined_versions");
         json_w_raw(&w, us.quarantined, strlen(us.quarantined));
@@ -633,7 +637,7 @@ static void handle_conn_events(agent *a)
     int now;
     if (bits & EVBIT(NATS_EV_DISCONNECTED))
         log_warn("disconnected from broker: %s", nats_last_error(a->nc));
-    if (bits & EVBIT(NATS_EV_CONNECTED)) log_info("connected to broker %s", a->cfg.nats_url);
+    if (bits & EVBIT(NATS_EV_CONNECTED)) log_info("connected to broker %s", a->url_shown);
     if (bits & EVBIT(NATS_EV_RECONNECTED)) log_info("reconnected to broker");
     if (bits & EVBIT(NATS_EV_CLOSED)) log_warn("broker connection closed");
     now = nats_is_connected(a->nc);
@@ -763,11 +767,21 @@ int arun_body(void *arg)
     digest_self(a);
     snprintf(a->subj_hb, sizeof a->subj_hb, "heartbeat.%s", a->pc_id);
     snprintf(a->subj_ping, sizeof a->subj_ping, "agents.%s.ping", a->pc_id);
+    url_redact(a->cfg.nats_url, a->url_shown, sizeof a->url_shown);
+    a->transport = a->cfg.ca_file[0] ? "tls" : "plaintext";
     log_info("starting kanade-agent version=%s pc_id=%s nats_url=%s mode=%s pid=%lu config=%s "
-             "log_dir=%s keep_days=%d exe_sha256=%s", a->version, a->pc_id, a->cfg.nats_url,
+             "log_dir=%s keep_days=%d exe_sha256=%s", a->version, a->pc_id, a->url_shown,
              o->under_scm ? "service" : "console", (unsigned long)GetCurrentProcessId(),
              o->config_path, a->log_dir, a->cfg.keep_days,
              a->exe_digest[0] ? a->exe_digest : "(unknown)");
+    {
+        char first[256];
+        /* Every start, so the warning is in each day's log: the token, the
+        ** config and the binaries travel in the clear. */
+        if (url_plaintext_remote(a->cfg.nats_url, a->cfg.ca_file[0] != 0, first, sizeof first))
+            log_event(LOG_WARN, "plaintext connection to a non-loopback broker (%s): the token, "
+                      "the config and the updates travel unencrypted; use tls:// with [tls] ca_file", first);
+    }
 
     memset(&uc, 0, sizeof uc);
     uc.exe_path = a->exe_path;
@@ -824,7 +838,7 @@ int arun_body(void *arg)
     /* A reachable broker answers within milliseconds; only a longer wait
     ** is worth a line (the connection keeps retrying in the background). */
     if (nats_wait_connected(a->nc, 500) != NATS_OK)
-        log_info("waiting for broker %s (retrying in the background)", a->cfg.nats_url);
+        log_info("waiting for broker %s (retrying in the background)", a->url_shown);
     /* Whatever the reader thread already reported is handled on entry. */
     SetEvent(a->ev_conn);
     run_loop(a);

@@ -34,6 +34,7 @@
 #include "nats_proto.h"
 #include "tls.h"
 #include "json.h"
+#include "url.h"
 #include "win.h"
 
 #define RBUF_SIZE        (256 * 1024)   /* one recv() */
@@ -50,7 +51,7 @@
 #define DEFAULT_MAX_PAYLOAD ((size_t)1 << 20)
 
 typedef struct srv {
-    char url[300];              /* as given, for messages */
+    char url[300];              /* as given with credentials redacted, for messages */
     char host[256];             /* without IPv6 brackets */
     char port[8];
     int tls;                    /* tls:// */
@@ -218,11 +219,14 @@ static void nuid_next(nats_conn *c, char out[23])
 static int parse_url(const char *u, size_t len, srv *sv, char *err, size_t cap)
 {
     const char *p = u, *end = u + len, *at, *h, *he, *colon;
+    char given[sizeof sv->url];
     size_t n;
     memset(sv, 0, sizeof sv[0]);
     if (len == 0 || len >= sizeof sv->url) { snprintf(err, cap, "bad server URL (empty or too long)"); return 1; }
-    memcpy(sv->url, u, len);
-    sv->url[len] = 0;
+    /* sv->url only ever goes into messages and logs: it keeps no secret. */
+    memcpy(given, u, len);
+    given[len] = 0;
+    url_redact(given, sv->url, sizeof sv->url);
     if (len > 7 && _strnicmp(p, "nats://", 7) == 0) p += 7;
     else if (len > 6 && _strnicmp(p, "tls://", 6) == 0) { p += 6; sv->tls = 1; }
     else if (memchr(u, '/', len)) { snprintf(err, cap, "bad server URL '%s': use nats://host:port or tls://host:port", sv->url); return 1; }

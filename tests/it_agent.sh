@@ -9,7 +9,8 @@
 #   (the watch resumes, no stale revision applied); agent_config deleted
 #   under the agent (buckets reopened, marks forgotten); stop; a cold broker that
 #   starts 30 s after the agent; console mode and Ctrl+C; uninstall, purge;
-#   token auth from agent.conf.
+#   token auth from agent.conf; plaintext to another host refused by
+#   install and warned at start; credentials in URLs redacted.
 #
 # Rollouts use --jitter 1000h: update.c then schedules the swap at a random
 # moment within 1000 hours, so the agent reports the target, its scope and
@@ -156,6 +157,27 @@ out=$(w "$EXE" install --config 'C:\cfg\other.conf' --nats-url "$NATS_URL" --id 
 check_eq "install with an invalid --id is a usage error" "$rc" 2
 check_match "install names the bad id" "$out" "--id \"no spaces\" is invalid"
 
+# ---- plaintext brokers and credentials in URLs ------------------------------
+echo "== plaintext to another host; credentials in URLs"
+out=$(w "$EXE" install --config 'C:\cfg\plain.conf' --nats-url 'nats://alice:pw-S3CRET@192.0.2.7:4222' --id plain-1 2>&1); rc=$?
+check_eq "plaintext install to a non-loopback host is a usage error" "$rc" 2
+check_match "the refusal names the URL, redacted, and the way out" "$out" \
+    "nats://alice:\*\*\*@192\.0\.2\.7:4222 is plaintext to a non-loopback host.*--allow-plaintext"
+check_nomatch "the refusal does not print the password" "$out" "pw-S3CRET"
+check "nothing written for the refused install" test ! -e "$CD/plain.conf"
+# The console agent with such a config: a warning at start, the URL redacted.
+printf '[agent]\nid = "plain-1"\nnats_url = "nats://alice:pw-S3CRET@192.0.2.7:4222"\n' > "$CD/plain.conf"
+mark
+wine "$EXE" run --config 'C:\cfg\plain.conf' >"$T_DIR/run-plain.out" 2>&1 &
+RUN_PID=$!
+check "plaintext to a non-loopback host: warned at start" \
+    wait_since "WARN plaintext connection to a non-loopback broker \(nats://alice:\*\*\*@192\.0\.2\.7:4222\)" 30
+check "start line shows the URL redacted" wait_since "nats_url=nats://alice:\*\*\*@192\.0\.2\.7:4222 mode=console" 5
+kill -INT "$RUN_PID" 2>/dev/null
+wait "$RUN_PID"
+check_nomatch "the password is in no log line" "$(since)" "pw-S3CRET"
+check_nomatch "nor on the console" "$(tr -d '\r' <"$T_DIR/run-plain.out")" "pw-S3CRET"
+
 # ---- start, heartbeat, status, ping ---------------------------------------
 echo "== start through the SCM"
 # A short heartbeat_interval from the global scope keeps the waits short.
@@ -173,6 +195,8 @@ hb=$(w "$TOOL" sub "$NATS_URL" "heartbeat.$ID" 30000)
 check_eq "heartbeat: pc_id" "$(printf '%s' "$hb" | field pc_id)" "$ID"
 check_eq "heartbeat: agent_version" "$(printf '%s' "$hb" | field agent_version)" "$VERSION_RUN"
 check_eq "heartbeat: os_family" "$(printf '%s' "$hb" | field os_family)" windows
+check_eq "heartbeat: transport (no CA: plaintext)" "$(printf '%s' "$hb" | field transport)" plaintext
+check_nomatch "no plaintext warning for a loopback broker" "$(since)" "WARN plaintext"
 check_eq "heartbeat: update_state" "$(printf '%s' "$hb" | field update_state)" idle
 check_match "heartbeat: at is RFC 3339 UTC" "$(printf '%s' "$hb" | field at)" '^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$'
 check_eq "heartbeat: no quarantined_versions when none" "$(printf '%s' "$hb" | field quarantined_versions)" ""
@@ -326,5 +350,15 @@ check_match "the broker refuses a client without the token" "$out" "(uthorizatio
 kill -INT "$RUN_PID" 2>/dev/null
 wait "$RUN_PID"
 check_eq "token run stops cleanly" "$?" 0
+# The token inside the URL instead: it authenticates, and no line shows it.
+printf '[agent]\nid = "%s"\nnats_url = "nats://s3cret-token@127.0.0.1:%s"\n' "$ID" "$NATS_PORT" > "$CD/urltoken.conf"
+mark
+wine "$EXE" run --config 'C:\cfg\urltoken.conf' >"$T_DIR/run-urltoken.out" 2>&1 &
+RUN_PID=$!
+check "connects with the token from the URL" wait_since "INFO connected to broker nats://\*\*\*@127\.0\.0\.1:$NATS_PORT" 60
+kill -INT "$RUN_PID" 2>/dev/null
+wait "$RUN_PID"
+check_nomatch "the URL's token is in no log line" "$(since)" "s3cret-token"
+check_nomatch "nor on the console" "$(tr -d '\r' <"$T_DIR/run-urltoken.out")" "s3cret-token"
 
 t_summary
