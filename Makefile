@@ -87,9 +87,21 @@ $(BUILD)/wtest/%.exe: tests/%.c $(BUILD)/libkanade.a tests/th.h $(wildcard src/*
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-error=unused-function -Itests -static -municode -o $@ $< $(BUILD)/libkanade.a $(LIBS)
 
+# The agent with the test-only hooks (src/upd_int.h, KANADE_TEST_HOOKS): the
+# integration tests install this build; the shipped exe has no hook code.
+HOOK_OBJS = $(OBJ)/update.o $(OBJ)/upd_swap.o
+TEST_AGENT_OBJS = $(patsubst %.o,%-hooks.o,$(filter $(HOOK_OBJS),$(AGENT_OBJS))) \
+                  $(filter-out $(HOOK_OBJS),$(AGENT_OBJS))
+$(OBJ)/%-hooks.o: src/%.c $(HDRS) $(DEPS_STAMP) | $(OBJ)
+	$(CC) $(CFLAGS) -DKANADE_TEST_HOOKS -c $< -o $@
+$(BUILD)/test/kanade-agent.exe: $(OBJ)/.version-$(VERSION) $(TEST_AGENT_OBJS) $(OBJ)/res-kanade-agent.o $(BUILD)/libkanade.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_AGENT_OBJS) $(OBJ)/res-kanade-agent.o $(BUILD)/libkanade.a $(LIBS)
+
 # The fleet simulator runs the agent's own code: it includes agent_run.c
-# (the agent loop is static) and links the other agent modules.
-FLEET_OBJS = $(filter-out $(OBJ)/agent.o $(OBJ)/agent_run.o,$(AGENT_OBJS))
+# (the agent loop is static) and links the other agent modules, with the
+# test hooks (a test slows its downloads).
+FLEET_OBJS = $(filter-out $(OBJ)/agent.o $(OBJ)/agent_run.o,$(TEST_AGENT_OBJS))
 $(BUILD)/wtest/tool_fleet.exe: tests/tool_fleet.c $(FLEET_OBJS) $(BUILD)/libkanade.a $(wildcard src/*.c) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wno-error=unused-function -Itests -static -municode -o $@ $< $(FLEET_OBJS) $(BUILD)/libkanade.a $(LIBS)
@@ -98,7 +110,7 @@ $(BUILD)/fuzz/%: tests/%.c $(PURE_SRC) $(HDRS) $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(FUZZCC) $(FUZZFLAGS) -o $@ $< $(PURE_SRC) -lbearssl
 
-units: all $(BUILD)/fixtures/.ok $(addprefix $(BUILD)/native/,$(UNIT_PURE)) \
+units: all $(BUILD)/test/kanade-agent.exe $(BUILD)/fixtures/.ok $(addprefix $(BUILD)/native/,$(UNIT_PURE)) \
        $(patsubst %,$(BUILD)/wtest/%.exe,$(UNIT_PURE) $(UNIT_WIN) $(TOOLS))
 
 # PE images for t_pe_version, built with mingw + windres (none committed).

@@ -22,6 +22,7 @@
 #include "json.h"
 #include "scope.h"
 #include "sha256.h"
+#include "pe_version.h"
 
 /* Exit codes (DESIGN §7). */
 #define CLI_OK        0
@@ -35,7 +36,7 @@
 #define CLI_MAX_IDS   256          /* scopes per rollout, groups per edit */
 #define CLI_CAS_TRIES 20           /* compare-and-set attempts per key */
 #define CLI_VALUE_MAX 65536        /* largest KV value we rewrite */
-#define CLI_EXE_MAX   (64u << 20)  /* pe_version's own limit */
+#define CLI_EXE_MAX   PEV_MAX_FILE /* pe_version's own limit */
 #define CLI_DEFAULT_TIMEOUT_MS 5000
 
 #define CLI_B_RELEASES "agent_releases"

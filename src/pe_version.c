@@ -27,7 +27,6 @@
 #define RT_VERSION      16u
 #define FIXED_SIG       0xFEEF04BDu
 #define FIXED_LEN       52u          /* sizeof(VS_FIXEDFILEINFO) */
-#define MAX_FILE        (64u * 1024u * 1024u)
 #define HIGH_BIT        0x80000000u
 
 /* Whether [off, off+n) lies within [0, lim), without overflow. */
@@ -421,13 +420,13 @@ int pe_version_file(FILE *f, char *out, size_t cap)
         size_t n;
         if (have == size) {
             unsigned char *nb;
-            if (size == MAX_FILE) {
+            if (size == PEV_MAX_FILE) {
                 /* Full: one byte more means the file is over the limit. */
                 if (fgetc(f) != EOF) { free(buf); return PEV_ERR_IO; }
                 break;
             }
             size = size ? size * 2 : 256u * 1024u;
-            if (size > MAX_FILE) size = MAX_FILE;
+            if (size > PEV_MAX_FILE) size = PEV_MAX_FILE;
             nb = (unsigned char *)realloc(buf, size);
             if (!nb) { free(buf); return PEV_ERR_NOMEM; }
             buf = nb;

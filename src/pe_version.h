@@ -20,6 +20,9 @@
 #define PEV_ERR_IO         6   /* file read failed, or file over 64 MiB */
 #define PEV_ERR_NOMEM      7   /* no memory for the file buffer */
 
+/* The largest image read (and so the largest agent exe a release may be). */
+#define PEV_MAX_FILE (64u * 1024u * 1024u)
+
 int pe_version_buf(const unsigned char *img, size_t len, char *out, size_t cap);
 /* Reads all of f from its start (at most 64 MiB, else PEV_ERR_IO) into a
 ** temporary buffer and calls pe_version_buf. f stays open, owned by the caller. */

@@ -3,10 +3,11 @@
 ** upd_swap.c): the persisted records, the per-agent state U and the calls
 ** the three files make into each other. update.h is the public contract.
 **
-** Test-only hooks: files in <data>\test-hooks\ (the data folder is for
-** SYSTEM and Administrators only; never present in production). Files, not
-** environment variables, because a service inherits the environment of the
-** SCM, which a test cannot change between scenarios.
+** Test-only hooks, compiled only into the test build of the agent
+** (-DKANADE_TEST_HOOKS: build/test/kanade-agent.exe; the shipped exe has no
+** such code, which tests/it_build.sh checks): files in <data>\test-hooks\.
+** Files, not environment variables, because a service inherits the
+** environment of the SCM, which a test cannot change between scenarios.
 **   swap-abort-at  "stopped", "replaced" or "started": the helper exits
 **       right after that step, as if killed. One-shot: deleted as it fires.
 **   download-delay-ms  N: the download sleeps N ms per chunk, so a test can
@@ -21,6 +22,11 @@
 #include "win.h"
 
 #define SWAP_MUTEX       L"Global\\KanadeAgentSwapHelper"
+/* upd_swap_mutex_create results (the mutex's DACL and the squatting check
+** are in upd_state.c). */
+#define MUTEX_OURS    0
+#define MUTEX_NONE    1     /* no such mutex */
+#define MUTEX_FOREIGN 2     /* exists, but not created by SYSTEM/Administrators/us */
 #define MAX_QUARANTINE   16
 #define PATH_U8          (WIN_PATH_MAX * 3)
 #define VER_CAP          (SCOPE_VERSION_MAX + 8)
@@ -129,7 +135,9 @@ static inline int streq(const char *a, const char *b) { return strcmp(a, b) == 0
 
 /* update.c: the state machine */
 int upd_file_version(const char *path, char *out, size_t cap);
+#ifdef KANADE_TEST_HOOKS
 int upd_test_hook(const char *name, char *out, size_t cap, char *path, size_t pcap);
+#endif
 void upd_set_state(const char *state, const char *error);
 void upd_set_target(const char *t);
 void upd_fail_attempt(const char *error);
@@ -148,6 +156,10 @@ int upd_job_read(const char *path, swap_job *j);
 int upd_job_write(const char *path, const swap_job *j);
 void upd_job_archive(void);
 int upd_helper_alive(void);
+/* The helper's side: creates (or opens) SWAP_MUTEX with a DACL for SYSTEM
+** and Administrators. MUTEX_OURS with *out set, MUTEX_FOREIGN (logged), or
+** -1 on another error (recorded). */
+int upd_swap_mutex_create(HANDLE *out);
 int upd_recover(void);
 int upd_crash_guard(int prev_unclean, int64_t now);
 

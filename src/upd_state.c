@@ -50,6 +50,8 @@
 ** within its first hour writes a restore job (as above).
 */
 #include <windows.h>
+#include <aclapi.h>
+#include <sddl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,12 +312,109 @@ void upd_job_archive(void)
         win_delete(U.job_path);
 }
 
-/* 1 when a swap helper holds SWAP_MUTEX (is alive), 0 when none does. */
+/*
+** The swap mutex is created with a DACL for SYSTEM and Administrators only.
+** It lives in Global\, where any local user may create a name first: a
+** mutex we cannot open, or one whose owner is neither SYSTEM nor the
+** Administrators group, is someone else's. That is logged as what it is
+** (an attempt to block or fake the swap helper) and never trusted.
+*/
+#define SWAP_MUTEX_SDDL L"D:P(A;;GA;;;SY)(A;;GA;;;BA)"
+
+/* 1 when sid is this process's user, the default owner of what it creates,
+** or its primary group (a service runs as SYSTEM, whose token has SYSTEM in
+** all three; Wine stamps new objects with the primary group). */
+static int is_own_sid(PSID sid)
+{
+    HANDLE tok;
+    union { TOKEN_USER u; TOKEN_OWNER o; TOKEN_PRIMARY_GROUP g; unsigned char raw[256]; } buf;
+    DWORD n;
+    int ok = 0;
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok)) return 0;
+    if (GetTokenInformation(tok, TokenUser, &buf, sizeof buf, &n) && EqualSid(sid, buf.u.User.Sid)) ok = 1;
+    if (!ok && GetTokenInformation(tok, TokenOwner, &buf, sizeof buf, &n) && EqualSid(sid, buf.o.Owner)) ok = 1;
+    if (!ok && GetTokenInformation(tok, TokenPrimaryGroup, &buf, sizeof buf, &n)
+        && EqualSid(sid, buf.g.PrimaryGroup)) ok = 1;
+    CloseHandle(tok);
+    return ok;
+}
+
+/* 1 when the kernel object's owner is SYSTEM, Administrators or ourselves. */
+static int owned_by_admins(HANDLE h)
+{
+    PSID owner = NULL;
+    PSECURITY_DESCRIPTOR sd = NULL;
+    int ok;
+    if (GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION, &owner, NULL, NULL, NULL, &sd)
+        != ERROR_SUCCESS)
+        return 0;
+    /* Windows gives every named object an owner; Wine gives none to one
+    ** created without a security descriptor, and then there is nobody to
+    ** judge. */
+    ok = !owner || IsWellKnownSid(owner, WinLocalSystemSid) || IsWellKnownSid(owner, WinBuiltinAdministratorsSid)
+         || is_own_sid(owner);
+    LocalFree(sd);
+    return ok;
+}
+
+static void log_foreign_mutex(const char *why)
+{
+    log_error("update: SECURITY: the swap mutex %ls %s; it was not created by this agent's helper"
+              " (a local user may be trying to block or fake swaps). It is ignored.", SWAP_MUTEX, why);
+}
+
+/* Opens SWAP_MUTEX if it exists: MUTEX_OURS (*out set), MUTEX_NONE or
+** MUTEX_FOREIGN (logged). */
+static int swap_mutex_open(HANDLE *out)
+{
+    HANDLE m = OpenMutexW(SYNCHRONIZE | READ_CONTROL, FALSE, SWAP_MUTEX);
+    *out = NULL;
+    if (!m) {
+        if (GetLastError() == ERROR_ACCESS_DENIED) { log_foreign_mutex("exists but cannot be opened"); return MUTEX_FOREIGN; }
+        return MUTEX_NONE;
+    }
+    if (!owned_by_admins(m)) { CloseHandle(m); log_foreign_mutex("is owned by another account"); return MUTEX_FOREIGN; }
+    *out = m;
+    return MUTEX_OURS;
+}
+
+/* see upd_int.h */
+int upd_swap_mutex_create(HANDLE *out)
+{
+    SECURITY_ATTRIBUTES sa;
+    PSECURITY_DESCRIPTOR sd = NULL;
+    HANDLE m;
+    *out = NULL;
+    if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(SWAP_MUTEX_SDDL, SDDL_REVISION_1, &sd, NULL)) {
+        win_err("ConvertStringSecurityDescriptorToSecurityDescriptorW", "swap mutex");
+        return -1;
+    }
+    sa.nLength = sizeof sa;
+    sa.lpSecurityDescriptor = sd;
+    sa.bInheritHandle = FALSE;
+    m = CreateMutexW(&sa, FALSE, SWAP_MUTEX);
+    LocalFree(sd);
+    if (!m) {
+        if (GetLastError() == ERROR_ACCESS_DENIED) { log_foreign_mutex("exists but cannot be opened"); return MUTEX_FOREIGN; }
+        win_err("CreateMutexW", "swap helper");
+        return -1;
+    }
+    if (GetLastError() == ERROR_ALREADY_EXISTS && !owned_by_admins(m)) {
+        CloseHandle(m);
+        log_foreign_mutex("is owned by another account");
+        return MUTEX_FOREIGN;
+    }
+    *out = m;
+    return MUTEX_OURS;
+}
+
+/* 1 when a swap helper holds SWAP_MUTEX (is alive), 0 when none does. A
+** foreign mutex says nothing about our helper: 0, logged. */
 int upd_helper_alive(void)
 {
-    HANDLE m = OpenMutexW(SYNCHRONIZE, FALSE, SWAP_MUTEX);
+    HANDLE m;
     DWORD w;
-    if (!m) return 0;
+    if (swap_mutex_open(&m) != MUTEX_OURS) return 0;
     w = WaitForSingleObject(m, 0);
     if (w == WAIT_OBJECT_0 || w == WAIT_ABANDONED) {
         ReleaseMutex(m);

@@ -9,10 +9,14 @@
 ** alive" from "helper gone" (a killed helper abandons the mutex):
 **   stopping -> svc_stop (waits on the process handle, terminates past 30 s)
 **   stopped  -> copy exe to exe.old (flushed, atomic), then
-**               ReplaceFileW(exe, exe.new, NULL): with the backup already on
-**               disk, the replacement is a single rename-over, so the exe
-**               path always names a complete build (a ReplaceFileW with a
-**               backup name renames twice and leaves a window with no exe)
+**               MoveFileExW(exe.new, exe, REPLACE_EXISTING | WRITE_THROUGH):
+**               one rename over the old name within one folder, so the exe
+**               path names the old build or the new one, never nothing.
+**               ReplaceFileW is not used: with a backup name it renames
+**               twice, and without one it is documented to fail with
+**               ERROR_UNABLE_TO_MOVE_REPLACEMENT after the original is
+**               already gone. exe.new was created in the exe's folder, so it
+**               carries the same inherited ACL the exe had.
 **   replaced -> monitoring (written before svc_start, so the new agent's
 **               "healthy" can never be overwritten) -> svc_start
 **   monitoring: waits for phase "healthy" (written by the new agent when it
@@ -47,8 +51,8 @@
 /*
 ** Copies src to dst with no window in which dst is missing or partial:
 ** the bytes go to dst.tmp, are flushed, and dst.tmp then replaces dst in
-** one step (ReplaceFileW keeps dst's ACL and attributes; MoveFileExW when
-** dst does not exist yet, or when ReplaceFileW refuses). Sharing or lock
+** one step (MoveFileExW with REPLACE_EXISTING; see the header for why not
+** ReplaceFileW). Sharing or lock
 ** violations (an antivirus scan, a process still closing) are retried for
 ** a few seconds. 0 = copied; the error is recorded otherwise.
 */
@@ -86,10 +90,6 @@ done:
     CloseHandle(out);
     if (rc) { DeleteFileW(wt); return rc; }
     for (tries = 0; tries < 25; tries++) {
-        if (GetFileAttributesW(wd) != INVALID_FILE_ATTRIBUTES) {
-            if (ReplaceFileW(wd, wt, NULL, REPLACEFILE_IGNORE_MERGE_ERRORS, NULL, NULL)) return 0;
-            win_err("ReplaceFileW", dst);
-        }
         if (MoveFileExW(wt, wd, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) return 0;
         win_err("MoveFileExW", dst);
         if (GetLastError() != ERROR_SHARING_VIOLATION && GetLastError() != ERROR_ACCESS_DENIED
@@ -100,6 +100,7 @@ done:
     return 1;
 }
 
+#ifdef KANADE_TEST_HOOKS
 /* Test-only hook, see the header comment: the helper exits after `step`. */
 static void test_abort_at(const char *step)
 {
@@ -111,6 +112,9 @@ static void test_abort_at(const char *step)
         ExitProcess(99);
     }
 }
+#else
+#define test_abort_at(step) ((void)0)
+#endif
 
 /* Starts the helper copy detached. 0 = started; *proc gets its handle. */
 int upd_spawn_helper(const char *helper_exe, HANDLE *proc)
@@ -306,10 +310,10 @@ static int helper_swap(swap_job *j)
         return 3;
     }
     for (tries = 0; tries < 25 && !replaced; tries++) {
-        /* No backup name: exe.old is already on disk, so this is one
-        ** rename-over and the exe name never goes missing. */
-        if (ReplaceFileW(we, wn, NULL, REPLACEFILE_IGNORE_MERGE_ERRORS, NULL, NULL)) { replaced = 1; break; }
-        win_err("ReplaceFileW", j->exe);
+        /* exe.old is already on disk; this is one rename over the exe
+        ** name, so that name never goes missing. */
+        if (MoveFileExW(wn, we, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) { replaced = 1; break; }
+        win_err("MoveFileExW", j->exe);
         if (GetLastError() != ERROR_SHARING_VIOLATION && GetLastError() != ERROR_ACCESS_DENIED
             && GetLastError() != ERROR_LOCK_VIOLATION) break;
         Sleep(200);                       /* a scanner or a closing handle */
@@ -317,7 +321,7 @@ static int helper_swap(swap_job *j)
     if (!replaced) {
         snprintf(j->reason, sizeof j->reason, "replace failed: %s", win_last_error());
         log_error("swap: %s", j->reason);
-        /* ReplaceFileW without a backup leaves exe as it was; make sure. */
+        /* A failed rename leaves exe as it was; make sure all the same. */
         if (!win_exists(j->exe) && upd_copy_atomic(j->old, j->exe) != 0)
             log_error("swap: restoring %s from %s failed: %s", j->exe, j->old, win_last_error());
         phase(j, "failed");
@@ -393,8 +397,17 @@ int upd_swap_main(int argc, wchar_t **argv)
 
     /* One helper at a time; held until exit so agents can tell we live.
     ** An abandoned mutex (a killed helper) is ours all the same. */
-    mutex = CreateMutexW(NULL, FALSE, SWAP_MUTEX);
-    if (!mutex) { win_err("CreateMutexW", "swap helper"); log_error("swap: %s", win_last_error()); log_close(); return 3; }
+    rc = upd_swap_mutex_create(&mutex);
+    if (rc != MUTEX_OURS) {
+        /* Nothing was stopped yet: failing here leaves the service running
+        ** the old build, which is the safe side. */
+        if (rc < 0) log_error("swap: %s", win_last_error());
+        copy_str(j.reason, sizeof j.reason, rc == MUTEX_FOREIGN ? "the swap mutex is held by another account"
+                                                                 : "cannot create the swap mutex");
+        phase(&j, "failed");
+        log_close();
+        return 3;
+    }
     w = WaitForSingleObject(mutex, 60000);
     if (w != WAIT_OBJECT_0 && w != WAIT_ABANDONED) {
         log_error("swap: another swap helper is still running; giving up");

@@ -71,6 +71,7 @@ static int file_sha256(const char *path, unsigned char out[SHA256_LEN])
     return rc;
 }
 
+#ifdef KANADE_TEST_HOOKS
 /* Reads test hook `name` (first line) into out; 0 = present. */
 int upd_test_hook(const char *name, char *out, size_t cap, char *path, size_t pcap)
 {
@@ -84,6 +85,7 @@ int upd_test_hook(const char *name, char *out, size_t cap, char *path, size_t pc
     free(text);
     return 0;
 }
+#endif
 
 /* ---- status and transitions ------------------------------------------- */
 
@@ -223,6 +225,40 @@ static int dl_from_old(obj_store *s, int bind_rc, const char *target)
     return 1;
 }
 
+/*
+** Before a byte is written: the release's declared size must fit an agent
+** exe (the PE reader's cap: nothing larger could pass the checks anyway), and
+** the exe's volume must hold it twice (<exe>.new now, <exe>.old at the swap)
+** plus DISK_MARGIN, so a bad or hostile release cannot fill the system drive
+** of every PC it targets, at every retry. A release whose info cannot be read
+** is left to obj_get, which reports that itself. 0 = go on; err otherwise.
+*/
+#define DISK_MARGIN (32u << 20)
+static int check_room(obj_store *s, const char *target, char *err, size_t cap)
+{
+    obj_info info;
+    js_err e;
+    wchar_t dir[WIN_PATH_MAX], *slash;
+    ULARGE_INTEGER avail;
+    memset(&info, 0, sizeof info);
+    if (obj_info_get(s, target, 0, &info, &e) != NATS_OK) return 0;
+    if (info.size > PEV_MAX_FILE) {
+        snprintf(err, cap, "release %s declares %llu bytes, over the %u MiB an agent exe may have; not downloaded",
+                 target, (unsigned long long)info.size, PEV_MAX_FILE >> 20);
+        return 1;
+    }
+    if (win_to_wide(U.new_path, dir, WIN_PATH_MAX) == 0 && (slash = wcsrchr(dir, L'\\')) != NULL) {
+        slash[1] = 0;
+        if (GetDiskFreeSpaceExW(dir, &avail, NULL, NULL) && avail.QuadPart < 2 * info.size + DISK_MARGIN) {
+            snprintf(err, cap, "not enough disk space for release %s: %llu bytes free, %llu needed",
+                     target, (unsigned long long)avail.QuadPart,
+                     (unsigned long long)(2 * info.size + DISK_MARGIN));
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The worker: <exe>.new from .old or from the store; the result in U.dl. */
 static DWORD WINAPI dl_thread(void *arg)
 {
@@ -251,6 +287,7 @@ static DWORD WINAPI dl_thread(void *arg)
         goto out;
     }
     if (win_to_wide(U.new_path, wn, WIN_PATH_MAX)) { rc = NATS_ERR_IO; snprintf(err, sizeof err, "path too long: %s", U.new_path); goto out; }
+    if (check_room(s, target, err, sizeof err) != 0) { rc = NATS_ERR_BAD_DATA; goto out; }
     sink.file = CreateFileW(wn, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
     if (sink.file == INVALID_HANDLE_VALUE) {
         win_err("CreateFileW", U.new_path);
@@ -356,11 +393,15 @@ static void quarantine_target(const char *version, const char *reason)
 /* Starts the worker for the current target. Only called with no worker. */
 static void launch_worker(nats_conn *c)
 {
-    char v[32], path[PATH_U8];
     memset(&U.dl, 0, sizeof U.dl);
     copy_str(U.dl.target, sizeof U.dl.target, U.st.target);
     U.dl.conn = c;
-    if (upd_test_hook("download-delay-ms", v, sizeof v, path, sizeof path) == 0) U.dl.delay_ms = atoi(v);
+#ifdef KANADE_TEST_HOOKS
+    {
+        char v[32], path[PATH_U8];
+        if (upd_test_hook("download-delay-ms", v, sizeof v, path, sizeof path) == 0) U.dl.delay_ms = atoi(v);
+    }
+#endif
     U.last_percent_reported = 0;
     U.dl.thread = CreateThread(NULL, 0, dl_thread, upd_cur, 0, NULL);
     if (!U.dl.thread) {

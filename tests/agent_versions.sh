@@ -4,7 +4,8 @@
 #
 # agent_version V OUT   links $BUILD's agent objects with VERSIONINFO V: the
 #                       same objects and link line as `make VERSION=V`, only
-#                       without compiling everything again.
+#                       without compiling everything again, and with the
+#                       test hooks (the objects of build/test/kanade-agent.exe).
 # agent_fixture NAME V OUT   tests/fixtures/NAME.c with VERSIONINFO V.
 
 _av_res() {   # V OUT.o: src/version.rc compiled for version V
@@ -23,7 +24,8 @@ print-link-vars: ; @echo '$(AGENT_SRC)|$(LDFLAGS)|$(LIBS)'
 MK
 ) || return 1
     IFS='|' read -r srcs ldflags libs <<<"$vars"
-    for o in $srcs; do o=${o#src/}; objs+=("$BUILD/obj/${o%.c}.o"); done
+    # The test build: update.c compiled with the test hooks (see Makefile).
+    for o in $srcs; do o=${o#src/}; o=${o%.c}; case $o in update|upd_swap) o=$o-hooks ;; esac; objs+=("$BUILD/obj/$o.o"); done
     _av_res "$v" "$out.res.o" || return 1
     # shellcheck disable=SC2086  # flags are word lists
     (cd "$ROOT" && x86_64-w64-mingw32-gcc $ldflags -o "$out" "${objs[@]}" "$out.res.o" "$BUILD/libkanade.a" $libs)

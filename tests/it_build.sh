@@ -17,6 +17,16 @@ for exe in kanade-agent kanade; do
     check "$exe.exe is stripped (no symbol table)" sh -c "! x86_64-w64-mingw32-objdump -t '$f' | grep -q ' F .text'"
 done
 
+# The test hooks (files in data\test-hooks that slow a download or stop the
+# swap helper midway) exist only in the test build: the shipped agent has
+# neither the code nor its names. The test build is checked too, so that
+# this check would notice if the names changed.
+hooks='test-hooks|swap-abort-at|download-delay-ms'
+check_eq "shipped kanade-agent.exe holds no test-hook code" \
+    "$(strings -a "$BUILD/kanade-agent.exe" | grep -Ec "$hooks")" 0
+check "the test build (build/test/kanade-agent.exe) does hold them" \
+    sh -c "strings -a '$BUILD/test/kanade-agent.exe' | grep -Eq '$hooks'"
+
 export WINEPREFIX="$T_DIR/wp" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 want=$(cat VERSION)
 check_eq "kanade-agent --version" "$(w "$BUILD/kanade-agent.exe" --version)" "kanade-agent $want"

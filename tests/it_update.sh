@@ -9,14 +9,15 @@
 # the agent reports (kanade ping), its update state (agent_status) and the
 # log lines of the step.
 #
-# Builds: 0.1.0 is $BUILD/kanade-agent.exe. 0.1.1, 0.1.2 and 0.1.3 are the
+# Builds: 0.1.0 is $BUILD/test/kanade-agent.exe (the agent with the test
+# hooks compiled in). 0.1.1, 0.1.2 and 0.1.3 are the
 # same objects linked with another VERSIONINFO (what `make VERSION=x` does,
 # without compiling everything again). The failing builds are fixtures
 # (tests/fixtures/*.c) with VERSIONINFO 0.1.9 and 0.1.8. 0.1.7 is a tampered
 # release (meta digest does not match the chunks) and 0.2.0 the 0.1.0 binary
 # published under another label; both are written raw with tool_js.
 #
-# Test hooks (files, see update.c): <data>\test-hooks\download-delay-ms
+# Test hooks (files, compiled only into the test build, see update.c): <data>\test-hooks\download-delay-ms
 # slows the download; <data>\test-hooks\swap-abort-at makes the helper exit
 # after a step.
 source "$(dirname "$0")/lib.sh"
@@ -24,13 +25,13 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 T_START=$SECONDS
 
 # ---- builds -------------------------------------------------------------
-for f in kanade-agent.exe kanade.exe wtest/tool_js.exe; do
+for f in test/kanade-agent.exe kanade.exe wtest/tool_js.exe; do
     if [ ! -f "$BUILD/$f" ]; then bad "missing $BUILD/$f (run: make units BUILD=$BUILD)"; t_summary; exit 1; fi
 done
 VERS="$T_DIR/versions"
 mkdir -p "$VERS"
 source "$ROOT/tests/agent_versions.sh"
-cp "$BUILD/kanade-agent.exe" "$VERS/agent-0.1.0.exe"
+cp "$BUILD/test/kanade-agent.exe" "$VERS/agent-0.1.0.exe"
 for v in 0.1.1 0.1.2 0.1.3; do
     agent_version "$v" "$VERS/agent-$v.exe" || { bad "link agent $v"; t_summary; exit 1; }
 done
@@ -253,6 +254,21 @@ check_eq "tampered: exe untouched" "$(sha "$EXE")" "${SHA[0.1.1]}"
 check_eq "tampered: still 0.1.1" "$(ping_field agent_version)" 0.1.1
 check "tampered: exe.new deleted" test ! -e "$EXE.new"
 check_nomatch "tampered: never handed over" "$(since_mark)" "handed over"
+
+# ---- 6b. a release declaring 2 GiB: refused before <exe>.new exists ------
+META_SUBJ="\$O.agent_releases.M.$(python3 -c 'import base64; print(base64.urlsafe_b64encode(b"0.1.6").decode())')"
+printf '{"name":"0.1.6","bucket":"agent_releases","nuid":"%s","size":2147483648,"mtime":"%s","chunks":%s,"digest":"%s"}' \
+    "$T_NUID" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$T_CHUNKS" "$WRONG" > "$T_DIR/meta-0.1.6.json"
+TJ pub "$META_SUBJ" "$(winpath "$T_DIR/meta-0.1.6.json")" rollup >/dev/null 2>&1 || bad "huge: publish meta"
+log_mark
+rollout 0.1.6 --pcs canary-01 || bad "rollout 0.1.6"
+error_has() { status_field update_error | grep -q -- "$1"; }
+wait_for 60 "failed on size" error_has "release 0.1.6 declares"
+check_match "2 GiB declared: refused by size before the download" "$(status_field update_error)" \
+    "release 0.1.6 declares 2147483648 bytes, over the 64 MiB an agent exe may have; not downloaded"
+check_eq "2 GiB declared: exe untouched" "$(sha "$EXE")" "${SHA[0.1.1]}"
+check "2 GiB declared: no exe.new" test ! -e "$EXE.new"
+check_nomatch "2 GiB declared: no chunk was fetched" "$(since_mark)" "downloaded 0.1.6|size mismatch"
 
 # ---- 7. label/binary mismatch: quarantined, no loop ----------------------
 TJ obj-put agent_releases 0.2.0 "$(winpath "$VERS/agent-0.1.0.exe")" >/dev/null 2>&1 || bad "publish 0.1.0 as 0.2.0"

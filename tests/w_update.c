@@ -9,6 +9,7 @@
 ** The update module keeps its helpers static, so this file includes its
 ** three files (and service.c, which they call) instead of linking them.
 */
+#define KANADE_TEST_HOOKS 1   /* the hooks are part of what this suite exercises */
 #include "../src/update.c"
 #include "../src/upd_state.c"
 #include "../src/upd_swap.c"
@@ -308,14 +309,14 @@ static void t_recover_new_build_without_helper(void)
     upd_shutdown();
 }
 
-static HANDLE hold_ready, hold_release;
+static HANDLE hold_ready, hold_release, hold_mutex;
 static DWORD WINAPI holder(void *arg)
 {
     HANDLE m = CreateMutexW(NULL, TRUE, SWAP_MUTEX);
     (void)arg;
+    hold_mutex = m;                            /* closed by the test once abandoned */
     SetEvent(hold_ready);
     WaitForSingleObject(hold_release, 10000);
-    (void)m;                                   /* exits holding it: abandoned */
     return 0;
 }
 
@@ -357,9 +358,10 @@ static void t_recover_with_live_helper(void)
     upd_get_status(&st);
     TH_EQ_STR(st.state, UPD_MONITORING);
     SetEvent(hold_release);                       /* the helper dies before "done" */
-    WaitForSingleObject(th, 5000);
+    WaitForSingleObject(th, 5000);                /* exits holding it: abandoned */
     CloseHandle(th);
     TH_EQ_INT(upd_helper_alive(), 0);
+    CloseHandle(hold_mutex);
     upd_tick(NULL);                               /* done, then the deferred target */
     upd_get_status(&st);
     TH_EQ_STR(st.state, UPD_SCHEDULED);
@@ -426,6 +428,31 @@ static void t_stale_record(void)
     upd_shutdown();
 }
 
+/* A swap mutex squatted by someone else, with a DACL that lets nobody in:
+** the helper refuses to run (nothing stopped yet), the agent does not take
+** it for a live helper, and both log it. Once it is gone, ours works. */
+static void t_foreign_swap_mutex(void)
+{
+    SECURITY_ATTRIBUTES sa;
+    PSECURITY_DESCRIPTOR sd = NULL;
+    HANDLE squat, m = NULL;
+    fresh();
+    TH_CHECK(ConvertStringSecurityDescriptorToSecurityDescriptorW(L"D:P", SDDL_REVISION_1, &sd, NULL));
+    sa.nLength = sizeof sa; sa.lpSecurityDescriptor = sd; sa.bInheritHandle = FALSE;
+    squat = CreateMutexW(&sa, FALSE, SWAP_MUTEX);
+    LocalFree(sd);
+    TH_CHECK(squat != NULL);
+    TH_EQ_INT(upd_swap_mutex_create(&m), MUTEX_FOREIGN);
+    TH_CHECK(m == NULL);
+    TH_EQ_INT(upd_helper_alive(), 0);
+    CloseHandle(squat);
+    TH_EQ_INT(upd_swap_mutex_create(&m), MUTEX_OURS);
+    TH_CHECK(m != NULL);
+    TH_EQ_INT(swap_mutex_open(&squat), MUTEX_OURS);   /* ours: created by this account */
+    CloseHandle(squat);
+    CloseHandle(m);
+}
+
 static int main_(void)
 {
     TH_RUN(t_backoff);
@@ -439,6 +466,7 @@ static int main_(void)
     TH_RUN(t_crash_loop_counter);
     TH_RUN(t_console_mode_never_restores);
     TH_RUN(t_stale_record);
+    TH_RUN(t_foreign_swap_mutex);
     return th_summary("w_update");
 }
 
