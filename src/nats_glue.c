@@ -2,12 +2,7 @@
 ** nats_glue.c — the NATS connection on Winsock (see nats.h for the
 ** threading model and memory rules).
 **
-** Locks. `wmu` (the writer lock) serialises everything that writes to the
-** socket and every use of the TLS engine. `mu` guards the state: the
-** subscription list and queues, pending requests, PING/PONG counters, the
-** connected flag and the last error. When both are needed, wmu is taken
-** first. No lock is held while the reader waits for input or while
-** on_event runs.
+** Locks: see nats_int.h, beside the struct they guard.
 **
 ** Sockets are non-blocking with WSAEventSelect(FD_READ|FD_CLOSE|FD_CONNECT)
 ** on one event object. The reader always tries recv() first and waits only
@@ -40,107 +35,17 @@
 #define RBUF_SIZE        (256 * 1024)   /* one recv() */
 #define PLAIN_SIZE       (64 * 1024)    /* decrypted TLS bytes per step */
 #define LINE_SIZE        (64 * 1024 + 2) /* INFO may be long; other lines NP_MAX_LINE */
-#define MAX_SERVERS      16
-#define SUB_MAX_MSGS     65536          /* per-subscription queue bound ... */
-#define SUB_MAX_BYTES    ((size_t)64 << 20) /* ... and its bytes */
 #define WRITE_TIMEOUT_MS 30000          /* a write blocked longer breaks the connection */
 #define CLOSE_FLUSH_MS   2000
 #define CLOSE_JOIN_MS    10000
 #define INFO_TOKENS      1024
 #define SOCK_BUF_BYTES   (1024 * 1024)
 #define DEFAULT_MAX_PAYLOAD ((size_t)1 << 20)
-
-typedef struct srv {
-    char url[300];              /* as given with credentials redacted, for messages */
-    char host[256];             /* without IPv6 brackets */
-    char port[8];
-    int tls;                    /* tls:// */
-    char *user, *pass, *token;  /* from the URL's userinfo, or NULL */
-    int learned;                /* from an INFO's connect_urls, not configured */
-} srv;
-
-typedef struct req {
-    struct req *next;
-    char token[12];
-    const char *subject;        /* for tying a permissions -ERR to it */
-    nats_msg *reply;
-    int done, rc;
-    CONDITION_VARIABLE cv;
-} req;
-
-struct nats_sub {
-    nats_sub *next;
-    nats_conn *c;               /* NULL once the connection is closed */
-    uint64_t sid;
-    char *subject;
-    HANDLE notify;
-    nats_msg *head, *tail;
-    size_t n_msgs, n_bytes;
-    uint64_t dropped;
-    int slow;                   /* 1 while dropping for a full queue */
-    int denied;                 /* the server refused the SUB (permissions) */
-    CONDITION_VARIABLE cv;
-};
-
-typedef struct iov { const void *p; size_t n; } iov;
-
-struct nats_conn {
-    /* options: owned copies */
-    char *user, *pass, *token, *name;
-    int connect_timeout_ms, ping_interval_ms, max_pings_out;
-    int reconnect_min_ms, reconnect_max_ms, no_reconnect, retry_initial, randomize;
-    void (*on_event)(void *arg, int event);
-    void *event_arg;
-    srv servers[MAX_SERVERS];
-    int nservers;
-    tls_config *tlscfg;
-    char ca_file[300];
-    char version[32];
-
-    CRITICAL_SECTION wmu, mu;
-    CONDITION_VARIABLE state_cv; /* up/closing/dead, PONGs, waiters leaving */
-    HANDLE close_ev;            /* manual-reset; set once by nats_close */
-    HANDLE thread;
-    WSAEVENT sev;
-    int wsa_ok;
-
-    /* the socket: changed by the reader (or the first connect) under wmu+mu */
-    SOCKET sock;
-    tls_conn *tls;
-    const srv *cur_srv;
-
-    /* under mu (writers read up/max_payload under wmu: set under both) */
-    int up, dead, ever_up;
-    volatile LONG closing;      /* set once by nats_close; also read lock-free */
-    unsigned gen;
-    uint64_t pings_sent, pongs_recv;
-    size_t max_payload;
-    int waiters;                /* threads blocked inside nats_* calls */
-    nats_sub *subs;
-    uint64_t next_sid;
-    nats_sub *inbox;            /* "_INBOX.<nuid>.*" for requests */
-    char inbox_prefix[40];      /* "_INBOX.<nuid>." */
-    req *reqs;
-    uint64_t req_seq;
-    char nuid_pre[12];
-    uint64_t nuid_seq, nuid_inc;
-    char last_err[512];
-
-    /* reader-thread state */
-    np_parser parser;
-    char *line;
-    unsigned char *rbuf, *plain;
-    json_tok *tok;
-    nats_msg *cur;              /* message being received, or NULL to skip */
-    uint64_t cur_sid;
-    int hs, hs_pong, hs_err;    /* CONNECT/PING handshake in progress */
-    char hs_text[256];
-    int info_tls_required, info_tls_available;
-};
+#include "nats_int.h"
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static char *dupstr(const char *s)
+char *nats_dupstr(const char *s)
 {
     size_t n;
     char *d;
@@ -161,7 +66,7 @@ static int has_text(const char *s, const char *needle)
 }
 
 /* Records the connection's last error (any thread; takes mu). */
-static void set_err(nats_conn *c, const char *fmt, ...)
+void nats_set_err(nats_conn *c, const char *fmt, ...)
 {
     va_list ap;
     EnterCriticalSection(&c->mu);
@@ -179,7 +84,7 @@ static void emit(nats_conn *c, int ev)
 static const char B62[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 #define NUID_MAX_SEQ 839299365868340224ULL   /* 62^10 */
 
-static void b62(uint64_t v, char *out, int n)
+void nats_b62(uint64_t v, char *out, int n)
 {
     int i;
     for (i = n - 1; i >= 0; i--) { out[i] = B62[v % 62]; v /= 62; }
@@ -201,12 +106,12 @@ static void nuid_reset(nats_conn *c)
 }
 
 /* Writes a 22-char NUID + NUL into out (under mu). */
-static void nuid_next(nats_conn *c, char out[23])
+void nats_nuid_next(nats_conn *c, char out[23])
 {
     c->nuid_seq += c->nuid_inc;
     if (c->nuid_seq >= NUID_MAX_SEQ) nuid_reset(c);
     memcpy(out, c->nuid_pre, 12);
-    b62(c->nuid_seq, out + 12, 10);
+    nats_b62(c->nuid_seq, out + 12, 10);
     out[22] = 0;
 }
 
@@ -236,10 +141,10 @@ static int parse_url(const char *u, size_t len, srv *sv, char *err, size_t cap)
         char tmp[256];
         if ((size_t)(ue - ui) >= sizeof tmp) { snprintf(err, cap, "bad server URL '%s': credentials too long", sv->url); return 1; }
         if (sep) {
-            memcpy(tmp, ui, (size_t)(sep - ui)); tmp[sep - ui] = 0; sv->user = dupstr(tmp);
-            memcpy(tmp, sep + 1, (size_t)(ue - sep - 1)); tmp[ue - sep - 1] = 0; sv->pass = dupstr(tmp);
+            memcpy(tmp, ui, (size_t)(sep - ui)); tmp[sep - ui] = 0; sv->user = nats_dupstr(tmp);
+            memcpy(tmp, sep + 1, (size_t)(ue - sep - 1)); tmp[ue - sep - 1] = 0; sv->pass = nats_dupstr(tmp);
         } else {
-            memcpy(tmp, ui, (size_t)(ue - ui)); tmp[ue - ui] = 0; sv->token = dupstr(tmp);
+            memcpy(tmp, ui, (size_t)(ue - ui)); tmp[ue - ui] = 0; sv->token = nats_dupstr(tmp);
         }
         p = at;
     }
@@ -381,7 +286,7 @@ static int sock_sendv(nats_conn *c, const iov *v, int nv)
 /* Shuts the socket down after a write failure so the reader reconnects. */
 static void break_conn(nats_conn *c, const char *why)
 {
-    set_err(c, "%s: write failed: %s", c->cur_srv ? c->cur_srv->url : "nats", why);
+    nats_set_err(c, "%s: write failed: %s", c->cur_srv ? c->cur_srv->url : "nats", why);
     if (c->sock != INVALID_SOCKET) shutdown(c->sock, SD_BOTH);
 }
 
@@ -390,7 +295,7 @@ static void break_conn(nats_conn *c, const char *why)
 ** failure the connection is broken for the reader to replace, and
 ** NATS_ERR_CONN is returned.
 */
-static int wr_locked(nats_conn *c, const iov *v, int nv)
+int nats_wr_locked(nats_conn *c, const iov *v, int nv)
 {
     int i;
     if (c->sock == INVALID_SOCKET) return NATS_ERR_CONN;
@@ -410,12 +315,12 @@ static int wr_locked(nats_conn *c, const iov *v, int nv)
     return NATS_OK;
 }
 
-static int wr1_locked(nats_conn *c, const void *p, size_t n)
+int nats_wr1_locked(nats_conn *c, const void *p, size_t n)
 {
     iov v;
     v.p = p;
     v.n = n;
-    return wr_locked(c, &v, 1);
+    return nats_wr_locked(c, &v, 1);
 }
 
 /* tls_io callbacks over the current socket. */
@@ -469,9 +374,9 @@ static void learn_servers(nats_conn *c, const json_doc *d)
         if (dup) continue;
         if (c->nservers == MAX_SERVERS) break;
         sv.learned = 1;
-        sv.user = dupstr(from->user);
-        sv.pass = dupstr(from->pass);
-        sv.token = dupstr(from->token);
+        sv.user = nats_dupstr(from->user);
+        sv.pass = nats_dupstr(from->pass);
+        sv.token = nats_dupstr(from->token);
         EnterCriticalSection(&c->mu);
         c->servers[c->nservers++] = sv;
         LeaveCriticalSection(&c->mu);
@@ -485,7 +390,7 @@ static int handle_info(nats_conn *c, const char *text, size_t len)
     uint64_t mp = 0;
     int b;
     if (json_parse(&d, text, len, c->tok, INFO_TOKENS) != JSON_OK || d.ntok < 1 || d.tok[0].type != JSON_OBJECT) {
-        set_err(c, "%s: the server sent a malformed INFO", c->cur_srv ? c->cur_srv->url : "server");
+        nats_set_err(c, "%s: the server sent a malformed INFO", c->cur_srv ? c->cur_srv->url : "server");
         return NATS_ERR_PROTO;
     }
     if (json_get_uint(&d, 0, "max_payload", &mp) != JSON_OK || mp == 0) mp = DEFAULT_MAX_PAYLOAD;
@@ -527,7 +432,7 @@ static void handle_err(nats_conn *c, const char *text)
                     ? NATS_ERR_AUTH : NATS_ERR_CONN;
         return;
     }
-    set_err(c, "server error: %s", text);
+    nats_set_err(c, "server error: %s", text);
     if (has_text(text, "Permissions Violation")) {
         /* "Permissions Violation for Publish to "subj"" / "... Subscription to "subj"" */
         const char *q = strchr(text, '"'), *qe = q ? strchr(q + 1, '"') : NULL;
@@ -628,7 +533,7 @@ static void on_msg(nats_conn *c, const np_event *ev)
     LeaveCriticalSection(&c->mu);
     c->cur = keep ? alloc_msg(ev) : NULL;
     c->cur_sid = ev->sid;
-    if (keep && !c->cur) set_err(c, "out of memory: dropped a %lu-byte message on '%s'",
+    if (keep && !c->cur) nats_set_err(c, "out of memory: dropped a %lu-byte message on '%s'",
                                  (unsigned long)ev->total_len, ev->subject);
     np_set_dest(&c->parser, c->cur ? (void *)(c->cur + 1) : NULL);
 }
@@ -682,7 +587,7 @@ static int send_ping(nats_conn *c)
     EnterCriticalSection(&c->mu);
     c->pings_sent++;
     LeaveCriticalSection(&c->mu);
-    rc = wr1_locked(c, "PING\r\n", 6);
+    rc = nats_wr1_locked(c, "PING\r\n", 6);
     LeaveCriticalSection(&c->wmu);
     return rc;
 }
@@ -695,7 +600,7 @@ static int handle_event(nats_conn *c, const np_event *ev)
     case NP_EV_MSG_END: on_msg_end(c); break;
     case NP_EV_PING:
         EnterCriticalSection(&c->wmu);
-        rc = wr1_locked(c, "PONG\r\n", 6);
+        rc = nats_wr1_locked(c, "PONG\r\n", 6);
         LeaveCriticalSection(&c->wmu);
         break;
     case NP_EV_PONG:
@@ -722,7 +627,7 @@ static int process(nats_conn *c, const unsigned char *p, size_t n)
         p += used;
         n -= used;
         if (rc) {
-            set_err(c, "protocol error from %s: %s", c->cur_srv ? c->cur_srv->url : "server", np_why(&c->parser));
+            nats_set_err(c, "protocol error from %s: %s", c->cur_srv ? c->cur_srv->url : "server", np_why(&c->parser));
             return NATS_ERR_PROTO;
         }
         if (ev.type == NP_EV_NONE) break;
@@ -742,7 +647,7 @@ static int feed_raw(nats_conn *c, const unsigned char *raw, size_t n)
         int rc;
         EnterCriticalSection(&c->wmu);
         rc = tls_recv(c->tls, raw + off, n - off, &used, c->plain, PLAIN_SIZE, &got);
-        if (rc != TLS_OK) set_err(c, "%s: TLS: %s", c->cur_srv ? c->cur_srv->url : "server", tls_last_error(c->tls));
+        if (rc != TLS_OK) nats_set_err(c, "%s: TLS: %s", c->cur_srv ? c->cur_srv->url : "server", tls_last_error(c->tls));
         LeaveCriticalSection(&c->wmu);
         if (rc != TLS_OK) return NATS_ERR_CONN;
         off += used;
@@ -752,7 +657,7 @@ static int feed_raw(nats_conn *c, const unsigned char *raw, size_t n)
         }
         if (got == 0 && off == n) break;
         if (got == 0 && used == 0) {                /* never drop bytes silently */
-            set_err(c, "%s: TLS engine stopped taking input", c->cur_srv ? c->cur_srv->url : "server");
+            nats_set_err(c, "%s: TLS engine stopped taking input", c->cur_srv ? c->cur_srv->url : "server");
             return NATS_ERR_CONN;
         }
     }
@@ -939,7 +844,7 @@ static int handshake(nats_conn *c, const srv *sv, uint64_t deadline, char *err, 
     memcpy(connect_line + n, "PING\r\n", 6);
     n += 6;
     EnterCriticalSection(&c->wmu);
-    rc = wr1_locked(c, connect_line, n);
+    rc = nats_wr1_locked(c, connect_line, n);
     LeaveCriticalSection(&c->wmu);
     if (rc) { snprintf(err, cap, "%s", nats_last_error(c)); return NATS_ERR_CONN; }
     c->hs = 1;
@@ -1033,7 +938,7 @@ static void install(nats_conn *c)
     if (cap && !buf) snprintf(c->last_err, sizeof c->last_err, "out of memory resubscribing");
     WakeAllConditionVariable(&c->state_cv);
     LeaveCriticalSection(&c->mu);
-    if (n) wr1_locked(c, buf, n);                   /* a failure shows up as a lost connection */
+    if (n) nats_wr1_locked(c, buf, n);                   /* a failure shows up as a lost connection */
     LeaveCriticalSection(&c->wmu);
     free(buf);
 }
@@ -1085,7 +990,7 @@ static int reconnect(nats_conn *c, int initial)
             int rc = try_server(c, &c->servers[i], err, sizeof err);
             if (rc == NATS_OK) { install(c); return 0; }
             if (rc == NATS_ERR_CLOSED || c->closing) return 1;
-            set_err(c, "%s", err);
+            nats_set_err(c, "%s", err);
         }
     }
 }
@@ -1107,7 +1012,7 @@ static void serve(nats_conn *c)
             out = c->pings_sent - c->pongs_recv;
             LeaveCriticalSection(&c->mu);
             if (out >= (uint64_t)c->max_pings_out) {
-                set_err(c, "%s: stale connection: %d PINGs unanswered", url, c->max_pings_out);
+                nats_set_err(c, "%s: stale connection: %d PINGs unanswered", url, c->max_pings_out);
                 return;
             }
             if (send_ping(c)) return;
@@ -1116,8 +1021,8 @@ static void serve(nats_conn *c)
         n = sio_recv(c, c->rbuf, RBUF_SIZE, next_ping);
         if (n == -2) continue;
         if (n == -3) return;
-        if (n == 0) { set_err(c, "%s: the server closed the connection", url); return; }
-        if (n < 0) { set_err(c, "%s: %s", url, win_last_error()); return; }
+        if (n == 0) { nats_set_err(c, "%s: the server closed the connection", url); return; }
+        if (n < 0) { nats_set_err(c, "%s: %s", url, win_last_error()); return; }
         if (feed_raw(c, c->rbuf, (size_t)n)) return;
     }
 }
@@ -1222,10 +1127,10 @@ int nats_connect(const nats_opts *o, nats_conn **out, char *err, size_t errcap)
     c->on_event = o->on_event;
     c->event_arg = o->event_arg;
     c->max_payload = DEFAULT_MAX_PAYLOAD;
-    c->user = dupstr(o->user);
-    c->pass = dupstr(o->pass ? o->pass : (o->user ? "" : NULL));
-    c->token = dupstr(o->token);
-    c->name = dupstr(o->name ? o->name : "kanade");
+    c->user = nats_dupstr(o->user);
+    c->pass = nats_dupstr(o->pass ? o->pass : (o->user ? "" : NULL));
+    c->token = nats_dupstr(o->token);
+    c->name = nats_dupstr(o->name ? o->name : "kanade");
     if (win_self_version(c->version, sizeof c->version) != 0) snprintf(c->version, sizeof c->version, "0.0.0");
     c->line = (char *)malloc(LINE_SIZE);
     c->rbuf = (unsigned char *)malloc(RBUF_SIZE);
@@ -1313,7 +1218,7 @@ void nats_close(nats_conn *c)
     if (c->thread) {
         if (WaitForSingleObject(c->thread, CLOSE_JOIN_MS) != WAIT_OBJECT_0) {
             /* Freeing under a live reader would crash; leaking is the safe failure. */
-            set_err(c, "nats_close: the reader thread did not stop within %d ms", CLOSE_JOIN_MS);
+            nats_set_err(c, "nats_close: the reader thread did not stop within %d ms", CLOSE_JOIN_MS);
             return;
         }
         CloseHandle(c->thread);
@@ -1327,402 +1232,4 @@ void nats_close(nats_conn *c)
     LeaveCriticalSection(&c->mu);
     if (stuck) return;                              /* a caller is stuck inside: leak, don't crash */
     conn_free(c);
-}
-
-/* Header block sanity: "NATS/1.0..." ending in a blank line. */
-static int hdr_ok(const char *hdr, size_t len)
-{
-    return len >= 12 && memcmp(hdr, "NATS/1.0", 8) == 0 && memcmp(hdr + len - 4, "\r\n\r\n", 4) == 0;
-}
-
-/* PUB or HPUB in one gathered write. */
-static int pub(nats_conn *c, const char *subj, const char *reply, const char *hdr, size_t hdr_len,
-               const void *data, size_t len)
-{
-    char line[NP_MAX_LINE];
-    iov v[4];
-    size_t n;
-    int rc;
-    if (!c || !subj || (len && !data) || (hdr_len && !hdr)) return NATS_ERR_ARG;
-    if (hdr_len && !hdr_ok(hdr, hdr_len)) {
-        set_err(c, "publish to '%s': header block must start with NATS/1.0 and end with a blank line", subj);
-        return NATS_ERR_ARG;
-    }
-    rc = hdr_len ? np_fmt_hpub(line, sizeof line, subj, reply, hdr_len, hdr_len + len, &n)
-                 : np_fmt_pub(line, sizeof line, subj, reply, len, &n);
-    if (rc != NP_OK) {
-        set_err(c, "publish: invalid or too long subject '%.200s'%s%.200s", subj, reply ? " / reply " : "", reply ? reply : "");
-        return NATS_ERR_ARG;
-    }
-    v[0].p = line; v[0].n = n;
-    v[1].p = hdr; v[1].n = hdr_len;
-    v[2].p = data; v[2].n = len;
-    v[3].p = "\r\n"; v[3].n = 2;
-    EnterCriticalSection(&c->wmu);
-    if (!c->up) {
-        rc = c->closing ? NATS_ERR_CLOSED : NATS_ERR_CONN;
-    } else if (hdr_len + len > c->max_payload) {
-        rc = NATS_ERR_MAX_PAYLOAD;
-        set_err(c, "message of %lu bytes to '%s' exceeds the server's max_payload of %lu bytes",
-                (unsigned long)(hdr_len + len), subj, (unsigned long)c->max_payload);
-    } else {
-        rc = wr_locked(c, v, 4);
-    }
-    LeaveCriticalSection(&c->wmu);
-    return rc;
-}
-
-int nats_publish(nats_conn *c, const char *subj, const char *reply, const void *data, size_t len)
-{
-    return pub(c, subj, reply, NULL, 0, data, len);
-}
-
-int nats_hpublish(nats_conn *c, const char *subj, const char *reply,
-                  const char *hdr, size_t hdr_len, const void *data, size_t len)
-{
-    return pub(c, subj, reply, hdr, hdr ? hdr_len : 0, data, len);
-}
-
-/* Waits on cv (mu held) until pred-like loop says stop; returns 0 at the deadline. */
-static int wait_until(CONDITION_VARIABLE *cv, CRITICAL_SECTION *mu, uint64_t deadline)
-{
-    uint64_t now = win_tick_ms();
-    if (now >= deadline) return 0;
-    SleepConditionVariableCS(cv, mu, (DWORD)(deadline - now > 0x7fffffff ? 0x7fffffff : deadline - now));
-    return 1;
-}
-
-static void waiter_leave(nats_conn *c)
-{
-    c->waiters--;
-    if (c->closing) WakeAllConditionVariable(&c->state_cv);
-}
-
-int nats_flush(nats_conn *c, int timeout_ms)
-{
-    uint64_t target, deadline;
-    unsigned gen;
-    int rc;
-    if (!c || timeout_ms < 0) return NATS_ERR_ARG;
-    EnterCriticalSection(&c->wmu);
-    if (!c->up) {
-        LeaveCriticalSection(&c->wmu);
-        return c->closing ? NATS_ERR_CLOSED : NATS_ERR_CONN;
-    }
-    EnterCriticalSection(&c->mu);
-    target = ++c->pings_sent;
-    gen = c->gen;
-    LeaveCriticalSection(&c->mu);
-    rc = wr1_locked(c, "PING\r\n", 6);
-    LeaveCriticalSection(&c->wmu);
-    if (rc) return rc;
-    deadline = win_tick_ms() + (uint64_t)timeout_ms;
-    EnterCriticalSection(&c->mu);
-    c->waiters++;
-    while (c->pongs_recv < target && c->gen == gen && c->up && !c->closing)
-        if (!wait_until(&c->state_cv, &c->mu, deadline)) break;
-    if (c->gen == gen && c->pongs_recv >= target) rc = NATS_OK;
-    else if (c->closing) rc = NATS_ERR_CLOSED;
-    else if (c->gen != gen || !c->up) rc = NATS_ERR_CONN;
-    else rc = NATS_ERR_TIMEOUT;
-    waiter_leave(c);
-    LeaveCriticalSection(&c->mu);
-    return rc;
-}
-
-/*
-** Creates a subscription and sends SUB if connected. internal = the
-** request inbox: returns the existing one if another thread won the race.
-*/
-static int add_sub(nats_conn *c, const char *subj, void *notify, int internal, nats_sub **out)
-{
-    nats_sub *s = (nats_sub *)calloc(1, sizeof *s);
-    char line[NP_MAX_LINE];
-    size_t n = 0;
-    int up;
-    if (!s || !(s->subject = dupstr(subj))) { free(s); return NATS_ERR_NOMEM; }
-    s->notify = (HANDLE)notify;
-    InitializeConditionVariable(&s->cv);
-    EnterCriticalSection(&c->wmu);
-    EnterCriticalSection(&c->mu);
-    if (c->closing || (internal && c->inbox)) {
-        nats_sub *have = internal ? c->inbox : NULL;
-        int closing = c->closing;
-        LeaveCriticalSection(&c->mu);
-        LeaveCriticalSection(&c->wmu);
-        free(s->subject);
-        free(s);
-        *out = have;
-        return closing ? NATS_ERR_CLOSED : NATS_OK;
-    }
-    s->c = c;
-    s->sid = ++c->next_sid;
-    s->next = c->subs;
-    c->subs = s;
-    if (internal) {
-        size_t l = strlen(subj);            /* "_INBOX.<nuid>.*" -> "_INBOX.<nuid>." */
-        c->inbox = s;
-        memcpy(c->inbox_prefix, subj, l - 1);
-        c->inbox_prefix[l - 1] = 0;
-    }
-    up = c->up;
-    LeaveCriticalSection(&c->mu);
-    if (up && np_fmt_sub(line, sizeof line, subj, NULL, s->sid, &n) == NP_OK)
-        wr1_locked(c, line, n);                     /* on failure the reconnect resubscribes */
-    LeaveCriticalSection(&c->wmu);
-    *out = s;
-    return NATS_OK;
-}
-
-int nats_subscribe(nats_conn *c, const char *subj, void *notify_event, nats_sub **out)
-{
-    if (!c || !out) return NATS_ERR_ARG;
-    *out = NULL;
-    if (!np_subject_ok(subj) || strlen(subj) > NP_MAX_LINE - 64) {
-        set_err(c, "subscribe: invalid subject '%.200s'", subj ? subj : "");
-        return NATS_ERR_ARG;
-    }
-    return add_sub(c, subj, notify_event, 0, out);
-}
-
-int nats_sub_next(nats_sub *s, int timeout_ms, nats_msg **out)
-{
-    nats_conn *c;
-    uint64_t deadline;
-    int rc;
-    if (!s || !out || timeout_ms < 0) return NATS_ERR_ARG;
-    *out = NULL;
-    c = s->c;
-    if (!c) return NATS_ERR_CLOSED;
-    deadline = win_tick_ms() + (uint64_t)timeout_ms;
-    EnterCriticalSection(&c->mu);
-    c->waiters++;
-    while (!s->head && !c->closing && !c->dead && !s->denied)
-        if (!wait_until(&s->cv, &c->mu, deadline)) break;
-    if (s->head && !c->closing) {
-        nats_msg *m = s->head;
-        s->head = m->next;
-        if (!s->head) s->tail = NULL;
-        m->next = NULL;
-        s->n_msgs--;
-        s->n_bytes -= m->hdr_len + m->len;
-        if (s->slow && s->n_msgs < SUB_MAX_MSGS / 2 && s->n_bytes < SUB_MAX_BYTES / 2) s->slow = 0;
-        *out = m;
-        rc = NATS_OK;
-    } else {
-        rc = c->closing ? NATS_ERR_CLOSED : c->dead ? NATS_ERR_CONN : s->denied ? NATS_ERR_PERM : NATS_ERR_TIMEOUT;
-    }
-    waiter_leave(c);
-    LeaveCriticalSection(&c->mu);
-    return rc;
-}
-
-int nats_unsubscribe(nats_sub *s)
-{
-    nats_conn *c;
-    nats_msg *m, *mn;
-    if (!s) return NATS_OK;
-    c = s->c;
-    if (c) {
-        nats_sub **pp;
-        char line[64];
-        size_t n;
-        int up;
-        EnterCriticalSection(&c->wmu);
-        EnterCriticalSection(&c->mu);
-        for (pp = &c->subs; *pp; pp = &(*pp)->next)
-            if (*pp == s) { *pp = s->next; break; }
-        up = c->up;
-        LeaveCriticalSection(&c->mu);
-        if (up && np_fmt_unsub(line, sizeof line, s->sid, 0, &n) == NP_OK) wr1_locked(c, line, n);
-        LeaveCriticalSection(&c->wmu);
-    }
-    for (m = s->head; m; m = mn) { mn = m->next; free(m); }
-    free(s->subject);
-    free(s);
-    return NATS_OK;
-}
-
-/* Creates the "_INBOX.<nuid>.*" subscription on first use. */
-static int ensure_inbox(nats_conn *c)
-{
-    nats_sub *s = NULL;
-    char nuid[23], subj[48];
-    EnterCriticalSection(&c->mu);
-    if (c->inbox) { LeaveCriticalSection(&c->mu); return NATS_OK; }
-    nuid_next(c, nuid);
-    LeaveCriticalSection(&c->mu);
-    snprintf(subj, sizeof subj, "_INBOX.%s.*", nuid);
-    if (add_sub(c, subj, NULL, 1, &s) != NATS_OK) return c->closing ? NATS_ERR_CLOSED : NATS_ERR_NOMEM;
-    return NATS_OK;
-}
-
-int nats_request(nats_conn *c, const char *subj, const char *hdr, size_t hdr_len,
-                 const void *data, size_t len, int timeout_ms, nats_msg **reply)
-{
-    req r, **pp;
-    char rsubj[64];
-    uint64_t deadline;
-    int rc;
-    if (!reply) return NATS_ERR_ARG;
-    *reply = NULL;
-    if (!c || !subj || timeout_ms < 0) return NATS_ERR_ARG;
-    if (!np_subject_ok(subj)) { set_err(c, "request: invalid subject '%.200s'", subj); return NATS_ERR_ARG; }
-    rc = ensure_inbox(c);
-    if (rc) return rc;
-    memset(&r, 0, sizeof r);
-    InitializeConditionVariable(&r.cv);
-    r.subject = subj;
-    EnterCriticalSection(&c->mu);
-    if (c->closing) { LeaveCriticalSection(&c->mu); return NATS_ERR_CLOSED; }
-    b62(++c->req_seq, r.token, 8);
-    r.token[8] = 0;
-    snprintf(rsubj, sizeof rsubj, "%s%s", c->inbox_prefix, r.token);
-    r.next = c->reqs;
-    c->reqs = &r;
-    c->waiters++;
-    LeaveCriticalSection(&c->mu);
-
-    rc = pub(c, subj, rsubj, hdr, hdr ? hdr_len : 0, data, len);
-
-    deadline = win_tick_ms() + (uint64_t)timeout_ms;
-    EnterCriticalSection(&c->mu);
-    if (rc == NATS_OK) {
-        while (!r.done && !c->closing)
-            if (!wait_until(&r.cv, &c->mu, deadline)) break;
-        if (r.done) rc = r.rc;
-        else if (c->closing) rc = NATS_ERR_CLOSED;
-        else {
-            rc = NATS_ERR_TIMEOUT;
-            snprintf(c->last_err, sizeof c->last_err, "request to '%.200s' timed out after %d ms", subj, timeout_ms);
-        }
-        if (rc == NATS_ERR_PERM)
-            snprintf(c->last_err, sizeof c->last_err, "request to '%.200s': permissions violation (publish refused by the server)", subj);
-    }
-    for (pp = &c->reqs; *pp; pp = &(*pp)->next)
-        if (*pp == &r) { *pp = r.next; break; }
-    waiter_leave(c);
-    LeaveCriticalSection(&c->mu);
-    if (rc == NATS_OK && r.reply && r.reply->status == 503) {
-        nats_msg_free(r.reply);
-        set_err(c, "no responders for '%.200s'", subj);
-        return NATS_ERR_NO_RESPONDERS;
-    }
-    if (rc != NATS_OK) { nats_msg_free(r.reply); return rc; }
-    *reply = r.reply;
-    return NATS_OK;
-}
-
-void nats_msg_free(nats_msg *m) { free(m); }
-
-int nats_msg_header(const nats_msg *m, const char *name, char *out, size_t cap)
-{
-    const char *v;
-    size_t vl;
-    if (!m || !name || !out || cap == 0) return NATS_ERR_ARG;
-    out[0] = 0;
-    if (!m->hdr || np_hdr_get(m->hdr, m->hdr_len, name, 0, &v, &vl) != NP_OK) return NATS_ERR_NOT_FOUND;
-    if (vl >= cap) return NATS_ERR_ARG;
-    memcpy(out, v, vl);
-    out[vl] = 0;
-    return NATS_OK;
-}
-
-void nats_new_inbox(nats_conn *c, char *out, size_t cap)
-{
-    char nuid[23];
-    if (!out || cap == 0) return;
-    if (!c) { out[0] = 0; return; }
-    EnterCriticalSection(&c->mu);
-    nuid_next(c, nuid);
-    LeaveCriticalSection(&c->mu);
-    snprintf(out, cap, "_INBOX.%s", nuid);
-}
-
-size_t nats_max_payload(nats_conn *c)
-{
-    size_t v;
-    if (!c) return 0;
-    EnterCriticalSection(&c->mu);
-    v = c->max_payload;
-    LeaveCriticalSection(&c->mu);
-    return v;
-}
-
-int nats_is_connected(nats_conn *c)
-{
-    int v;
-    if (!c) return 0;
-    EnterCriticalSection(&c->mu);
-    v = c->up;
-    LeaveCriticalSection(&c->mu);
-    return v;
-}
-
-unsigned nats_generation(nats_conn *c)
-{
-    unsigned v;
-    if (!c) return 0;
-    EnterCriticalSection(&c->mu);
-    v = c->gen;
-    LeaveCriticalSection(&c->mu);
-    return v;
-}
-
-int nats_wait_connected(nats_conn *c, int timeout_ms)
-{
-    uint64_t deadline;
-    int rc;
-    if (!c || timeout_ms < 0) return NATS_ERR_ARG;
-    deadline = win_tick_ms() + (uint64_t)timeout_ms;
-    EnterCriticalSection(&c->mu);
-    c->waiters++;
-    while (!c->up && !c->closing && !c->dead)
-        if (!wait_until(&c->state_cv, &c->mu, deadline)) break;
-    rc = c->up ? NATS_OK : c->closing ? NATS_ERR_CLOSED : c->dead ? NATS_ERR_CONN : NATS_ERR_TIMEOUT;
-    waiter_leave(c);
-    LeaveCriticalSection(&c->mu);
-    return rc;
-}
-
-const char *nats_strerror(int rc)
-{
-    switch (rc) {
-    case NATS_OK: return "ok";
-    case NATS_ERR_TIMEOUT: return "timed out";
-    case NATS_ERR_NO_RESPONDERS: return "no responders";
-    case NATS_ERR_CONN: return "not connected to the NATS server";
-    case NATS_ERR_AUTH: return "authorization failed";
-    case NATS_ERR_TLS: return "TLS handshake or certificate check failed";
-    case NATS_ERR_PROTO: return "NATS protocol error";
-    case NATS_ERR_MAX_PAYLOAD: return "message larger than the server's max_payload";
-    case NATS_ERR_ARG: return "invalid argument";
-    case NATS_ERR_NOMEM: return "out of memory";
-    case NATS_ERR_CLOSED: return "connection closed";
-    case NATS_ERR_PERM: return "permissions violation";
-    case NATS_ERR_JS: return "JetStream API error";
-    case NATS_ERR_NOT_FOUND: return "not found";
-    case NATS_ERR_CONFLICT: return "revision conflict";
-    case NATS_ERR_EXISTS: return "already exists";
-    case NATS_ERR_DIGEST: return "digest mismatch";
-    case NATS_ERR_SIZE: return "size mismatch";
-    case NATS_ERR_IO: return "local file I/O failed";
-    case NATS_ERR_BAD_DATA: return "malformed data from the server";
-    default: return "unknown error";
-    }
-}
-
-const char *nats_last_error(nats_conn *c)
-{
-#ifdef _MSC_VER
-    static __declspec(thread) char copy[512];
-#else
-    static _Thread_local char copy[512];
-#endif
-    if (!c) return "";
-    /* A per-thread copy: the reader may record a new error at any time. */
-    EnterCriticalSection(&c->mu);
-    memcpy(copy, c->last_err, sizeof copy);
-    LeaveCriticalSection(&c->mu);
-    return copy;
 }
