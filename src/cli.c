@@ -1,7 +1,7 @@
 /*
 ** cli.c — kanade.exe entry point (DESIGN §7, issue 5): the command line,
 ** where global options may stand anywhere, the command table, help, and
-** wmain. The commands are in cli_cmd.c, the shared helpers in cli_util.c;
+** wmain. The commands are in cli_<family>.c (see cli.h), the shared helpers in cli_util.c;
 ** cli.h is the contract between the three.
 */
 #include <windows.h>

@@ -1,10 +1,13 @@
 /*
-** cli.h — the private contract between the three files of kanade.exe:
+** cli.h — the private contract between the files of kanade.exe:
 **   cli.c       entry point, command line (options anywhere), command table, help
 **   cli_util.c  output (console-aware, errors, progress, JSON), connection,
 **               bucket opening, NATS error reporting, KV read-all and
 **               compare-and-set helpers
-**   cli_cmd.c   the commands themselves (cli_cmd_*)
+**   cli_release.c  publish, releases
+**   cli_rollout.c  rollout, current
+**   cli_fleet.c    status, agents, groups, ping
+**   cli_js.c       the JetStream helpers: obj list, kv get/put/del
 **   cli_rollctl.c  rollout status, resume and abort
 **
 ** Every command returns a process exit code (CLI_OK ... CLI_UNREACH). Errors
@@ -135,19 +138,21 @@ int cli_kv_cas(kv_bucket *b, const char *bucket, const char *key, cli_cas_edit_f
                void *arg, char *out, size_t cap, cli_cas_result *res);
 int cli_valid_kv_key(const char *k);        /* NATS KV key rules; 1 = valid */
 
-/* ---- cli_cmd.c: the commands */
-int cli_cmd_publish(void);
-int cli_cmd_rollout(void);
+/* ---- the commands, one file per family */
+int cli_cmd_publish(void);          /* cli_release.c */
+int cli_cmd_releases(void);
+int cli_cmd_rollout(void);          /* cli_rollout.c */
 int cli_cmd_current(void);
-int cli_cmd_status(void);
+int cli_cmd_status(void);           /* cli_fleet.c */
 int cli_cmd_agents(void);
 int cli_cmd_groups(void);
-int cli_cmd_releases(void);
 int cli_cmd_ping(void);
-int cli_cmd_obj_list(void);
+int cli_cmd_obj_list(void);         /* cli_js.c */
 int cli_cmd_kv_get(void);
 int cli_cmd_kv_put(void);
 int cli_cmd_kv_del(void);
+/* Lists the live objects of bucket, newest first (obj list, releases). */
+int cli_list_objects(const char *bucket);
 
 /* ---- cli_broker.c: broker setup */
 int cli_cmd_broker_config(void);

@@ -1,0 +1,317 @@
+/*
+** cli_rollout.c — the rollout commands of kanade.exe: rollout (set a target
+** version on scopes in agent_config) and current (what each scope targets).
+** See cli.h for the helpers and conventions: each cli_cmd_* validates
+** everything the operator typed before it connects, and returns a process
+** exit code.
+*/
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+
+/* The rollout edit: sets target_version (+ jitter), keeps everything else. */
+typedef struct rollout_edit {
+    const char *version;
+    const char *jitter;         /* normalised duration, or NULL to keep */
+    char had_jitter[32];        /* the scope's jitter before/after, "" when unset */
+} rollout_edit;
+
+static int rollout_apply(void *arg, const char *cur, size_t len, char *out, size_t cap,
+                         char *err, size_t errcap)
+{
+    rollout_edit *r = arg;
+    char tv[SCOPE_VERSION_MAX + 8] = "", jt[32] = "", *tmp;
+    int64_t a, b;
+    int rc;
+    r->had_jitter[0] = 0;
+    if (cur) {
+        json_tok tok[256];
+        json_doc d;
+        if (json_parse(&d, cur, len, tok, 256) != JSON_OK || d.ntok < 1 || tok[0].type != JSON_OBJECT) {
+            snprintf(err, errcap, "holds a value that is not a JSON object; fix it, or remove it with "
+                     "'kanade jetstream kv del'");
+            return -1;
+        }
+        if (json_get_str(&d, 0, "target_version", tv, sizeof tv) != JSON_OK) tv[0] = 0;
+        if (json_get_str(&d, 0, "target_version_jitter", jt, sizeof jt) != JSON_OK) jt[0] = 0;
+    }
+    snprintf(r->had_jitter, sizeof r->had_jitter, "%s", r->jitter ? r->jitter : jt);
+    if (!strcmp(tv, r->version) &&
+        (!r->jitter || (scope_parse_duration(jt, &a) == SCOPE_OK &&
+                        scope_parse_duration(r->jitter, &b) == SCOPE_OK && a == b)))
+        return 1;
+    if ((tmp = malloc(cap)) == NULL) { snprintf(err, errcap, "out of memory"); return -1; }
+    rc = scope_set_field(cur, cur ? len : 0, "target_version", r->version, tmp, cap);
+    if (rc == SCOPE_OK && r->jitter)
+        rc = scope_set_field(tmp, strlen(tmp), "target_version_jitter", r->jitter, out, cap);
+    else if (rc == SCOPE_OK)
+        memcpy(out, tmp, strlen(tmp) + 1);
+    free(tmp);
+    if (rc != SCOPE_OK) {
+        snprintf(err, errcap, rc == SCOPE_ERR_SPACE ? "value too large to rewrite"
+                              : "holds a value that is not a JSON object; fix it, or remove it "
+                                "with 'kanade jetstream kv del'");
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct rollout_line {
+    char key[80];
+    char jitter[32];
+    int changed, retries;
+    uint64_t revision;
+} rollout_line;
+
+typedef struct rollout_out {
+    const char *version;
+    rollout_line *lines;
+    int n;
+    int reach;                  /* agents reached (global/groups), -1 if not counted */
+    int warned;
+} rollout_out;
+
+static void render_rollout(json_w *w, void *arg)
+{
+    rollout_out *r = arg;
+    int i;
+    json_w_obj_open(w);
+    json_w_kstr(w, "version", r->version);
+    json_w_key(w, "scopes");
+    json_w_arr_open(w);
+    for (i = 0; i < r->n; i++) {
+        json_w_obj_open(w);
+        json_w_kstr(w, "scope", r->lines[i].key);
+        json_w_kstr(w, "target_version", r->version);
+        json_w_kstr(w, "target_version_jitter", r->lines[i].jitter[0] ? r->lines[i].jitter : "0s");
+        json_w_kbool(w, "changed", r->lines[i].changed);
+        json_w_kint(w, "retries", r->lines[i].retries);
+        json_w_key(w, "revision");
+        json_w_uint(w, r->lines[i].revision);
+        json_w_obj_close(w);
+    }
+    json_w_arr_close(w);
+    if (r->reach >= 0) json_w_kint(w, "agents_reached", r->reach);
+    json_w_kbool(w, "jitter_warning", r->warned);
+    json_w_obj_close(w);
+}
+
+/*
+** How many agents a --global (agent_status keys) or --groups (agent_groups
+** members) rollout reaches, for the no-jitter warning. -1 when unknown;
+** counting is advisory, so failures here never stop the rollout.
+*/
+static int count_reach(int global, char groups[][SCOPE_ID_MAX + 1], int ngroups)
+{
+    kv_bucket *b = NULL;
+    cli_kv_list l;
+    size_t i;
+    int n = 0;
+    if (cli_open_kv(global ? CLI_B_STATUS : CLI_B_GROUPS, &b) != CLI_OK) return -1;
+    if (cli_kv_read_all(b, global ? CLI_B_STATUS : CLI_B_GROUPS, &l) != CLI_OK) { kv_close(b); return -1; }
+    for (i = 0; i < l.n; i++) {
+        char mine[SCOPE_MAX_GROUPS][SCOPE_ID_MAX + 1];
+        int nm = 0, j, k, hit = 0;
+        if (global) { n++; continue; }
+        scope_parse_groups((const char *)l.v[i].value, l.v[i].len, mine, SCOPE_MAX_GROUPS, &nm);
+        for (j = 0; j < nm && !hit; j++)
+            for (k = 0; k < ngroups && !hit; k++) hit = !strcmp(mine[j], groups[k]);
+        n += hit;
+    }
+    cli_kv_list_free(&l);
+    kv_close(b);
+    return n;
+}
+
+/*
+** 1 when some scope just written leaves its agents without a jitter: its
+** own target_version_jitter, or for a group scope the global one, is unset
+** or zero. A rollout without --jitter keeps a scope's existing jitter.
+*/
+static int swaps_at_once(kv_bucket *cfg, const rollout_out *ro)
+{
+    char gj[32] = "";
+    kv_entry en;
+    js_err e;
+    int i;
+    int64_t ms;
+    memset(&en, 0, sizeof en);
+    memset(&e, 0, sizeof e);
+    if (kv_get(cfg, "global", &en, &e) == NATS_OK)
+        cli_json_field((const char *)en.value, en.len, "target_version_jitter", gj, sizeof gj);
+    kv_entry_clear(&en);
+    for (i = 0; i < ro->n; i++) {
+        const char *j = ro->lines[i].jitter[0] ? ro->lines[i].jitter : gj;
+        if (scope_parse_duration(j, &ms) != SCOPE_OK || ms == 0) return 1;
+    }
+    return 0;
+}
+
+/* agent rollout <version> (--pcs a,b | --groups g1,g2 | --global) [--jitter 5m] */
+int cli_cmd_rollout(void)
+{
+    static char ids[CLI_MAX_IDS][SCOPE_ID_MAX + 1];
+    static rollout_line lines[CLI_MAX_IDS];
+    const char *version = cli_arg(0), *jit = cli_opt_last("jitter");
+    char jitter[32], val[CLI_VALUE_MAX];
+    int npcs = 0, ngroups = 0, global = cli_opt_has("global"), kinds, i, code, rc;
+    int64_t jms = 0;
+    obj_store *s = NULL;
+    kv_bucket *cfg = NULL;
+    obj_info info;
+    unsigned char dd[SHA256_LEN];
+    js_err e;
+    rollout_out ro;
+
+    /* Everything the operator typed is checked before any connection. */
+    if (!scope_valid_version(version))
+        return cli_usage("'%s' is not a valid version (letters, digits, '.', '_', '+', '-'; no '..')", version);
+    if ((code = cli_collect_ids("pcs", "pc", 0, ids, CLI_MAX_IDS, &npcs)) != CLI_OK) return code;
+    if (npcs == 0 && (code = cli_collect_ids("groups", "group", 0, ids, CLI_MAX_IDS, &ngroups)) != CLI_OK) return code;
+    kinds = (npcs > 0 || cli_opt_has("pcs") || cli_opt_has("pc")) + (cli_opt_has("groups") || cli_opt_has("group")) + global;
+    if (kinds != 1)
+        return cli_usage(kinds == 0 ? "pick a scope: --pcs <pc_id,...>, --groups <group,...> or --global"
+                                     : "pick exactly one scope kind: --pcs, --groups or --global");
+    if (jit) {
+        if (scope_parse_duration(jit, &jms) != SCOPE_OK || scope_format_duration(jms, jitter, sizeof jitter) != SCOPE_OK)
+            return cli_usage("--jitter '%s' is not a duration like 0s, 30s, 5m or 1h30m", jit);
+    }
+
+    if ((code = cli_connect()) != CLI_OK || (code = cli_open_obj(CLI_B_RELEASES, &s)) != CLI_OK) return code;
+    memset(&e, 0, sizeof e);
+    rc = obj_info_get(s, version, 0, &info, &e);
+    obj_close(s);
+    if (rc == NATS_ERR_NOT_FOUND)
+        return cli_fail(CLI_NOT_FOUND, "version %s not in %s; run 'kanade agent publish' first", version, CLI_B_RELEASES);
+    if (rc != NATS_OK) return cli_fail_nats(rc, &e, "cannot look up %s/%s", CLI_B_RELEASES, version);
+    if (sha256_digest_decode(info.digest, dd) != SHA256_OK)
+        return cli_fail(CLI_FAIL, "%s/%s has no valid SHA-256 digest, so agents would refuse it; "
+                        "republish it with 'kanade agent publish --force'", CLI_B_RELEASES, version);
+
+    memset(&ro, 0, sizeof ro);
+    ro.version = version;
+    ro.lines = lines;
+    ro.reach = -1;
+    if ((code = cli_open_kv(CLI_B_CONFIG, &cfg)) != CLI_OK) return code;
+    for (i = 0; i < (global ? 1 : npcs + ngroups); i++) {
+        rollout_edit ed;
+        cli_cas_result res;
+        rollout_line *ln = &lines[ro.n];
+        if (global) snprintf(ln->key, sizeof ln->key, "global");
+        else snprintf(ln->key, sizeof ln->key, "%s.%s", npcs ? "pcs" : "groups", ids[i]);
+        ed.version = version;
+        ed.jitter = jit ? jitter : NULL;
+        code = cli_kv_cas(cfg, CLI_B_CONFIG, ln->key, rollout_apply, &ed, val, sizeof val, &res);
+        if (code != CLI_OK) {
+            if (ro.n > 0)
+                cli_warn("kanade: %d of %d scopes were written before this failure; rerun the same rollout "
+                         "to finish (done scopes stay unchanged)\n", ro.n, global ? 1 : npcs + ngroups);
+            kv_close(cfg);
+            return code;
+        }
+        snprintf(ln->jitter, sizeof ln->jitter, "%s", ed.had_jitter);
+        ln->changed = res.changed;
+        ln->retries = res.retries;
+        ln->revision = res.revision;
+        ro.n++;
+        if (!cli_g.json)
+            cli_say("%s.target_version = %s (jitter %s%s)\n", ln->key, version,
+                    ln->jitter[0] ? ln->jitter : "0s", ln->changed ? "" : ", unchanged");
+    }
+    if (!jit && (global || ngroups > 0) && swaps_at_once(cfg, &ro)) {
+        ro.reach = count_reach(global, ids, ngroups);
+        ro.warned = ro.reach >= 100;
+    }
+    kv_close(cfg);
+    if (ro.warned)
+        cli_warn("kanade: warning: this rollout reaches %d agents with jitter 0s, so they all swap at once; "
+                 "pass --jitter (e.g. --jitter 30m) to spread the swaps\n", ro.reach);
+    return cli_g.json ? cli_emit_json(render_rollout, &ro) : CLI_OK;
+}
+
+/* One agent_config scope, as shown by 'agent current'. */
+typedef struct scope_row { char key[256], target[SCOPE_VERSION_MAX + 8], jitter[32]; } scope_row;
+
+static int cmp_scope_row(const void *a, const void *b)
+{
+    const scope_row *x = a, *y = b;
+    /* groups.* before pcs.*, each alphabetically. */
+    return strcmp(x->key, y->key);
+}
+
+typedef struct current_out {
+    scope_row global;
+    scope_row *rows;
+    int n;
+} current_out;
+
+static void render_current(json_w *w, void *arg)
+{
+    current_out *c = arg;
+    int i;
+    json_w_obj_open(w);
+    json_w_key(w, "global");
+    json_w_obj_open(w);
+    json_w_key(w, "target_version");
+    if (c->global.target[0]) json_w_str(w, c->global.target); else json_w_null(w);
+    json_w_key(w, "target_version_jitter");
+    if (c->global.jitter[0]) json_w_str(w, c->global.jitter); else json_w_null(w);
+    json_w_obj_close(w);
+    json_w_key(w, "scopes");
+    json_w_arr_open(w);
+    for (i = 0; i < c->n; i++) {
+        json_w_obj_open(w);
+        json_w_kstr(w, "scope", c->rows[i].key);
+        json_w_kstr(w, "target_version", c->rows[i].target);
+        json_w_key(w, "target_version_jitter");
+        if (c->rows[i].jitter[0]) json_w_str(w, c->rows[i].jitter); else json_w_null(w);
+        json_w_obj_close(w);
+    }
+    json_w_arr_close(w);
+    json_w_obj_close(w);
+}
+
+/* agent current: the global target, then each group/pc scope that sets one. */
+int cli_cmd_current(void)
+{
+    kv_bucket *b = NULL;
+    cli_kv_list l;
+    current_out c;
+    size_t i;
+    int code;
+    if ((code = cli_connect()) != CLI_OK || (code = cli_open_kv(CLI_B_CONFIG, &b)) != CLI_OK) return code;
+    code = cli_kv_read_all(b, CLI_B_CONFIG, &l);
+    kv_close(b);
+    if (code != CLI_OK) return code;
+    memset(&c, 0, sizeof c);
+    c.rows = calloc(l.n + 1, sizeof *c.rows);
+    if (!c.rows) { cli_kv_list_free(&l); return cli_fail(CLI_FAIL, "out of memory"); }
+    for (i = 0; i < l.n; i++) {
+        const kv_entry *en = &l.v[i];
+        scope_row r;
+        int is_global = !strcmp(en->key, "global");
+        if (!is_global && strncmp(en->key, "groups.", 7) != 0 && strncmp(en->key, "pcs.", 4) != 0)
+            continue;           /* e.g. the legacy raw "target_version" key */
+        snprintf(r.key, sizeof r.key, "%s", en->key);
+        cli_json_field((const char *)en->value, en->len, "target_version", r.target, sizeof r.target);
+        cli_json_field((const char *)en->value, en->len, "target_version_jitter", r.jitter, sizeof r.jitter);
+        if (is_global) c.global = r;
+        else if (r.target[0]) c.rows[c.n++] = r;
+    }
+    cli_kv_list_free(&l);
+    qsort(c.rows, (size_t)c.n, sizeof *c.rows, cmp_scope_row);
+    if (cli_g.json) { code = cli_emit_json(render_current, &c); free(c.rows); return code; }
+    if (c.global.target[0] && c.global.jitter[0])
+        cli_say("target_version = %s (global, jitter %s)\n", c.global.target, c.global.jitter);
+    else
+        cli_say("target_version = %s (global)\n", c.global.target[0] ? c.global.target : "(unset)");
+    for (i = 0; i < (size_t)c.n; i++) {
+        const scope_row *r = &c.rows[i];
+        if (r->jitter[0]) cli_say("target_version = %s (%s, jitter %s)\n", r->target, r->key, r->jitter);
+        else if (c.global.jitter[0]) cli_say("target_version = %s (%s, jitter %s from global)\n", r->target, r->key, c.global.jitter);
+        else cli_say("target_version = %s (%s, jitter 0s)\n", r->target, r->key);
+    }
+    free(c.rows);
+    return CLI_OK;
+}
