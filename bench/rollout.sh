@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# rollout.sh — self-update timings under Wine (issue 6), printed as figures:
+# rollout.sh — self-update timings under Wine, printed as figures:
 #
 #   rollout latency  from `kanade agent rollout` returning to `kanade ping`
 #                    first showing the new version, no jitter. Median of 5

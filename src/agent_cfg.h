@@ -2,7 +2,7 @@
 ** agent_cfg.h — the agent's copy of the agent_config bucket (and of its own
 ** agent_groups key): key -> (value, revision), with a per-key revision
 ** high-water mark so that a revision at or below one already seen is never
-** applied again (the original's #828: a reconnect replayed old history and
+** applied again (a bug of the original system: a reconnect replayed old history and
 ** flapped agents back to an old target). Pure: no windows.h.
 */
 #ifndef AGENT_CFG_H

@@ -18,8 +18,8 @@
 **   config (bad config: one line in the log, on the console for `run`, in
 **   the Event Log, and exit ARUN_EXIT_CONFIG), logs, upd_init (it may
 **   restore .old and ask for a restart), then the broker with
-**   retry_initial: the agent may start before the broker (the original's
-**   #226) and keeps retrying forever.
+**   retry_initial: the agent may start before the broker (the original
+**   system failed there) and keeps retrying forever.
 **
 ** Once connected
 **   heartbeat at once; open the buckets agent_config, agent_groups and
@@ -27,7 +27,7 @@
 **   JetStream or a bucket is not there yet); watch agent_config (all keys)
 **   and agent_groups/<pc_id>; subscribe agents.<pc_id>.ping. The watches
 **   feed agent_cfg.c's table, whose per-key revision marks drop any
-**   replayed revision (#828). After both watches delivered their initial
+**   replayed revision (the reconnect-replay guard). After both watches delivered their initial
 **   values, and after every later change, the effective config is resolved
 **   and handed to upd_on_target().
 */
@@ -52,7 +52,7 @@
 #define CONF_FILE_MAX   (64 * 1024)   /* agent.conf larger than this is not a config */
 #define DOC_MAX         4096          /* heartbeat/status document */
 #define BACKOFF_MIN_MS  1000          /* bucket and watch retries: 1 s doubling ... */
-#define BACKOFF_MAX_MS  60000         /* ... to 60 s, ±25 % jitter (DESIGN §5) */
+#define BACKOFF_MAX_MS  60000         /* ... to 60 s, ±25 % jitter (docs/design.md, Update state machine) */
 /* While a watch exists the agent wakes at least this often (ms): the
 ** ordered consumer under a watch notices a stall or retries its recreation
 ** only when it is called. The JetStream idle heartbeats wake the agent at
@@ -264,7 +264,7 @@ static void log_stats(void)
 /* ---- heartbeat, status, ping ------------------------------------------ */
 
 /*
-** Writes the heartbeat/status document (DESIGN §4) into buf. The update
+** Writes the heartbeat/status document (docs/design.md, Wire contract) into buf. The update
 ** fields come from update.c; target and scope fall back to the agent's own
 ** resolution while update.c has not seen a target. Returns the length, or
 ** 0 when it does not fit (cannot happen with DOC_MAX; checked anyway).

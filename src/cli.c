@@ -1,5 +1,5 @@
 /*
-** cli.c — kanade.exe entry point (DESIGN §7, issue 5): the command line,
+** cli.c — kanade.exe entry point (see docs/operations.md, The CLI): the command line,
 ** where global options may stand anywhere, the command table, help, and
 ** wmain. The commands are in cli_<family>.c (see cli.h), the shared helpers in cli_util.c;
 ** cli.h is the contract between the three.
@@ -346,7 +346,7 @@ static void apply_env(void)
 
 /*
 ** Appends the comma-separated ids in list to ids[] (order kept, duplicates
-** dropped), checking each against DESIGN §4. An empty list is allowed only
+** dropped), checking each against the id rules (docs/design.md, Wire contract). An empty list is allowed only
 ** when allow_empty. Returns CLI_OK or a printed usage error.
 */
 static int add_ids(const char *opt, const char *list, int allow_empty,

@@ -27,7 +27,7 @@
 #include "sha256.h"
 #include "pe_version.h"
 
-/* Exit codes (DESIGN §7). */
+/* Exit codes (docs/operations.md, The CLI). */
 #define CLI_OK        0
 #define CLI_FAIL      1
 #define CLI_USAGE     2
@@ -109,7 +109,7 @@ void cli_json_field(const char *js, size_t len, const char *key, char *out, size
 
 /* ---- cli_util.c: connection and buckets */
 int cli_connect(void);                      /* cli_g.nc from the global options */
-/* kanade's own KV buckets are created with their DESIGN §4 config on first
+/* kanade's own KV buckets are created with their config (docs/design.md, Wire contract) on first
 ** use; other buckets must exist (CLI_NOT_FOUND). */
 int cli_open_kv(const char *bucket, kv_bucket **out);
 /* agent_releases is created on first use; other stores must exist. */

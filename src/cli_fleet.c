@@ -13,7 +13,7 @@
 #include "cli.h"
 #include "win.h"
 
-/* One agent's status document (DESIGN §4 heartbeat fields + update state). */
+/* One agent's status document (heartbeat fields, docs/design.md, Wire contract + update state). */
 typedef struct agent_rec {
     char pc_id[256];
     char version[SCOPE_VERSION_MAX + 8], target[SCOPE_VERSION_MAX + 8];

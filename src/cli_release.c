@@ -120,7 +120,7 @@ int cli_cmd_publish(void)
         goto done;
     }
     if (rc == NATS_OK) {
-        /* Compare decoded digest bytes, never the strings (the original's #546). */
+        /* Compare decoded digest bytes, never the strings (a string compare was a bug of the original system). */
         int same = info.size == len && sha256_digest_decode(info.digest, od) == SHA256_OK
                    && memcmp(od, d, SHA256_LEN) == 0;
         snprintf(old_digest, sizeof old_digest, "%s", info.digest[0] ? info.digest : "(no digest)");

@@ -1,8 +1,8 @@
 /*
 ** cli_util.c — kanade.exe helpers shared by the commands (see cli.h):
 ** console-aware output, one-line errors, the progress bar, JSON emission,
-** the connection from the global options, bucket opening with the DESIGN §4
-** configs, NATS error reporting, reading a whole KV bucket, and the
+** the connection from the global options, bucket opening with the
+** documented configs, NATS error reporting, reading a whole KV bucket, and the
 ** compare-and-set read-modify-write loop.
 */
 #include <windows.h>
@@ -14,7 +14,7 @@
 #include "cli.h"
 #include "win.h"
 
-/* DESIGN §4: the KV buckets kanade owns and the configs they are created with. */
+/* The KV buckets kanade owns and the configs they are created with. */
 static const kv_config KV_CONFIGS[] = {
     { CLI_B_CONFIG, 5, 0, 0 },
     { CLI_B_GROUPS, 5, 0, 0 },
@@ -287,8 +287,8 @@ static const kv_config *kv_known(const char *bucket)
 }
 
 /*
-** Opens a KV bucket: kanade's own buckets are created with their DESIGN §4
-** config on first use (an existing one is used as is); others must exist.
+** Opens a KV bucket: kanade's own buckets are created with their
+** documented config on first use (an existing one is used as is); others must exist.
 */
 int cli_open_kv(const char *bucket, kv_bucket **out)
 {

@@ -1,5 +1,5 @@
 /*
-** conf.c — agent.conf, a strict TOML subset (DESIGN §6). See conf.h.
+** conf.c — agent.conf, a strict TOML subset (docs/design.md, Files on a host). See conf.h.
 ** Pure: no windows.h, no allocation.
 **
 ** Accepted: `[section]` headers, `key = value` with bare keys, values that

@@ -1,6 +1,6 @@
 /*
 ** scope.c — identifiers, durations, and the layered resolution of the
-** agent_config scopes (DESIGN §4). See scope.h. Pure: no windows.h, no
+** agent_config scopes (docs/design.md, Wire contract). See scope.h. Pure: no windows.h, no
 ** allocation; every buffer is the caller's or on the stack.
 **
 ** Scope values are small JSON objects written by `kanade agent rollout`
@@ -307,7 +307,7 @@ int scope_resolve(const scope_layer *layers, int nlayers, const char *pc_id,
 
     memset(&r, 0, sizeof r);
     r.out = out;
-    r.cur[F_JITTER].ms = 0;                        /* DESIGN §4: no jitter by default */
+    r.cur[F_JITTER].ms = 0;                        /* no jitter by default */
     r.cur[F_HEARTBEAT].ms = SCOPE_HEARTBEAT_DEFAULT_MS;
 
     apply_key(&r, layers, nlayers, "global", 0);

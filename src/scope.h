@@ -1,6 +1,6 @@
 /*
 ** scope.h — identifiers, durations, versions, and the layered resolution of
-** agent_config scopes (DESIGN §4). Pure: no windows.h.
+** agent_config scopes (docs/design.md, Wire contract). Pure: no windows.h.
 */
 #ifndef SCOPE_H
 #define SCOPE_H

@@ -8,7 +8,7 @@
 **   - the service skeleton (svc_run), which runs the agent's body on the
 **     ServiceMain thread and reports its state to the SCM.
 **
-** Wine facts this file respects (DESIGN §9): StartService can fail for a
+** Wine facts this file respects (docs/style.md, Wine): StartService can fail for a
 ** few seconds in a fresh prefix, so svc_start retries within its bound; a
 ** dead service process may still show RUNNING, so svc_stop waits on the
 ** process handle rather than trusting the SCM state.
@@ -137,8 +137,8 @@ static int configure_extras(SC_HANDLE svc)
     }
     flag.fFailureActionsOnNonCrashFailures = TRUE;
     /* Windows has had this level since Vista. Wine answers
-    ** ERROR_INVALID_LEVEL (it implements no failure actions at all, DESIGN
-    ** §9), and only that answer is let through. */
+    ** ERROR_INVALID_LEVEL (it implements no failure actions at all, see
+    ** docs/style.md, Wine), and only that answer is let through. */
     if (!ChangeServiceConfig2W(svc, SERVICE_CONFIG_FAILURE_ACTIONS_FLAG, &flag)
         && GetLastError() != ERROR_INVALID_LEVEL) {
         win_err("ChangeServiceConfig2W(FAILURE_ACTIONS_FLAG)", SVC_NAME);

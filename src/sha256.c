@@ -4,7 +4,7 @@
 ** string "SHA-256=<base64url, padded>". Pure: no windows.h.
 **
 ** The decoders are strict on purpose: a digest is compared by its decoded
-** bytes (the original broke on a string compare, kanade #546), so two strings
+** bytes (the original system broke on a string compare), so two strings
 ** must decode to the same bytes only if they really name the same digest.
 ** Hence non-canonical encodings (stray bits after the last byte, misplaced
 ** '=', mixed alphabets) are rejected rather than silently normalised.

@@ -80,7 +80,7 @@ void upd_set_paths(const char *data_dir)
     snprintf(U.updater_dir, sizeof U.updater_dir, "%s\\updater", data_dir);
 }
 
-/* <data_dir>\..\logs, the layout of DESIGN §6. */
+/* <data_dir>\..\logs, the layout in docs/design.md, Files on a host. */
 void upd_default_log_dir(const char *data_dir, char *out, size_t cap)
 {
     const char *slash = strrchr(data_dir, '\\');
@@ -537,7 +537,7 @@ int upd_recover(void)
     return 0;
 }
 
-/* The crash-loop guard (DESIGN §5 step 9), on every start after recover:
+/* The crash-loop guard (docs/design.md, Swap and crash recovery), on every start after recover:
 ** UPD_RESTART when a restore was started, else 0. prev_unclean: the
 ** previous run did not record a clean stop. */
 int upd_crash_guard(int prev_unclean, int64_t now)

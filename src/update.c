@@ -1,5 +1,5 @@
 /*
-** update.c — the self-update state machine (DESIGN §5): the decisions, the
+** update.c — the self-update state machine (docs/design.md, Update state machine): the decisions, the
 ** download worker and the public upd_* API. The persisted state and crash
 ** recovery are in upd_state.c, the detached swap helper in upd_swap.c;
 ** upd_int.h holds what the three share.
@@ -446,7 +446,7 @@ static void sim_hand_over(void)
     upd_set_state(UPD_ROLLED_BACK, reason);
 }
 
-/* The hand-over (DESIGN §5 step 5): helper copy, update.json, spawn. */
+/* The hand-over (docs/design.md, Swap and crash recovery): helper copy, update.json, spawn. */
 static void hand_over(void)
 {
     char helper[PATH_U8], err[256];

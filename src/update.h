@@ -1,5 +1,5 @@
 /*
-** update.h — the self-update state machine (DESIGN §5), the swap helper,
+** update.h — the self-update state machine (docs/design.md, Update state machine), the swap helper,
 ** rollback, quarantine and crash recovery. agent.c owns the main loop and
 ** the broker connection; it feeds this module the resolved target on every
 ** evaluation and calls upd_tick when upd_next_due_ms says work is due. The
@@ -13,7 +13,7 @@
 #include <wchar.h>
 #include "nats.h"
 
-/* Update states as reported in heartbeat/status (DESIGN §5). */
+/* Update states as reported in heartbeat/status (docs/design.md, Update state machine). */
 #define UPD_IDLE        "idle"
 #define UPD_PENDING     "pending"
 #define UPD_SCHEDULED   "scheduled"
@@ -40,7 +40,7 @@ typedef struct upd_config {
     void (*on_change)(void *arg);
     void *arg;
     const char *log_dir;        /* optional: where the swap helper logs;
-                                   NULL = <data_dir>\..\logs (DESIGN §6) */
+                                   NULL = <data_dir>\..\logs (docs/design.md, Files on a host) */
     /* The fleet simulator only (NULL in the agent): called instead of the
     ** SCM swap once the target is downloaded and verified. 0 = the target
     ** runs now (done); otherwise err says why and the target is rolled

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # it_agent.sh — kanade-agent.exe as a Windows service, under Wine's real
-# Service Control Manager, against a real nats-server (issue 4):
+# Service Control Manager, against a real nats-server:
 #   bad configs (run mode): one clear line, exit 2, no hang;
 #   install (service registered, binPath quoted, config written, idempotent);
 #   start through the SCM; heartbeat on heartbeat.<pc_id>; agent_status;
@@ -64,7 +64,7 @@ wait_since() {
 # service API (`wine sc query` sometimes prints nothing under Wine 8).
 svc_state() { w "$TOOL" svc KanadeAgent 2>/dev/null | awk '{print $1}'; }
 # sc_start: `sc start`, retried for a while (a fresh prefix's SCM refuses
-# StartService for a few seconds after wineboot, DESIGN §9).
+# StartService for a few seconds after wineboot, docs/style.md, Wine).
 sc_start() {
     local i
     for i in $(seq 1 20); do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# it_cli.sh — kanade.exe (issue 5) under Wine against a real nats-server.
+# it_cli.sh — kanade.exe under Wine against a real nats-server.
 # Every check looks at the output, the exit code AND what ended up in the
 # buckets (read back with `kanade jetstream kv get`, `kanade agent releases`,
 # and nats.js for the interop check). Test PEs are built here with mingw +

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# it_update.sh — self-update end to end (issue 6, DESIGN §5) under Wine with
+# it_update.sh — self-update end to end (docs/design.md, Update state machine) under Wine with
 # the real SCM, a real nats-server and the real kanade.exe CLI.
 #
 # One Wine prefix, one nats-server and one installed KanadeAgent service
@@ -101,7 +101,7 @@ state_is() { [ "$(status_field update_state)" = "$1" ]; }
 log_has() { since_mark | grep -Eq -- "$1"; }
 svc_is() { [ "$(svc_state)" = "$1" ]; }
 # start_svc: sc start, retried: a fresh prefix's SCM refuses it for a few
-# seconds (DESIGN §9), and a service still stopping refuses it too.
+# seconds (docs/style.md, Wine), and a service still stopping refuses it too.
 start_svc() {
     local t0=$SECONDS
     while [ $((SECONDS - t0)) -lt 30 ]; do
@@ -172,7 +172,7 @@ swap_to 0.1.2 "groups" --groups canary
 K jetstream kv del agent_config groups.canary >/dev/null 2>&1
 swap_to 0.1.3 "global" --global
 
-# ---- 2. manual rollback uses .old; reconnect replay (#828) ---------------
+# ---- 2. manual rollback uses .old; reconnect replay guard ---------------
 swap_to 0.1.2 "manual rollback" --pcs canary-01
 check_match "manual rollback: .old used, no download" "$(since_mark)" "using .*kanade-agent.exe.old \(version 0.1.2, the previous build\)"
 check_nomatch "manual rollback: nothing downloaded" "$(since_mark)" "downloaded 0.1.2"
@@ -181,9 +181,9 @@ log_mark
 nats_restart
 wait_for 60 "reconnected" log_has "reconnected|connected to broker"
 sleep 12
-check_eq "#828: after a broker restart still 0.1.1" "$(ping_field agent_version)" 0.1.1
-check_eq "#828: exe still 0.1.1" "$(sha "$EXE")" "${SHA[0.1.1]}"
-check_nomatch "#828: no swap after the broker restart" "$(since_mark)" "handed over|-> scheduled"
+check_eq "replay guard: after a broker restart still 0.1.1" "$(ping_field agent_version)" 0.1.1
+check_eq "replay guard: exe still 0.1.1" "$(sha "$EXE")" "${SHA[0.1.1]}"
+check_nomatch "replay guard: no swap after the broker restart" "$(since_mark)" "handed over|-> scheduled"
 
 # ---- 3. jitter: persisted across a restart; a newer target replaces it ---
 log_mark
@@ -346,7 +346,7 @@ wait_for 30 "done" state_is done
 expect_on 0.1.1 "killed before health"
 unhook swap-abort-at
 
-# ---- 11. cold broker with a target already set (#226) --------------------
+# ---- 11. cold broker with a target already set --------------------
 w sc stop KanadeAgent >/dev/null 2>&1
 wait_for 30 "stopped" svc_is STOPPED
 rollout 0.1.2 --pcs canary-01 || bad "rollout 0.1.2"

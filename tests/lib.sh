@@ -68,7 +68,7 @@ nats_stop() { kill "$NATS_PID" 2>/dev/null; wait "$NATS_PID" 2>/dev/null; }
 nats_restart() { nats_stop; nats_start "$@"; }
 
 # wine_prefix: a fresh prefix under T_DIR, booted, with a persistent
-# wineserver so services survive between wine calls (DESIGN §9).
+# wineserver so services survive between wine calls (docs/style.md, Wine).
 wine_prefix() {
     export WINEPREFIX="$T_DIR/wineprefix"
     export WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="

@@ -1,6 +1,6 @@
 /*
 ** t_agentcfg.c — the agent's config table: per-key revision marks (the
-** reconnect-replay guard, the original's #828), DEL/PURGE, the key filter,
+** reconnect-replay guard, a bug of the original system), DEL/PURGE, the key filter,
 ** and the resolution over the table with group membership.
 **
 ** agent_cfg.c belongs to kanade-agent.exe only (AGENT_SRC), so it is

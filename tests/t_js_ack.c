@@ -11,7 +11,7 @@
 static void t_ack_v1(void)
 {
     js_meta m;
-    /* From wire-transcripts/kv-nats.js-3.4.0.txt. */
+    /* As nats.js 3.4.0 receives it from nats-server 2.9. */
     TH_EQ_INT(jsa_parse("$JS.ACK.KV_agent_config.oc_ACsEips5sre6FcIboeuy28_1.1.2.1.1795747397587966720.1", &m), 0);
     TH_EQ_INT(m.delivered, 1);
     TH_EQ_INT(m.stream_seq, 2);

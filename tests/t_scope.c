@@ -143,7 +143,7 @@ static void t_resolve_defaults(void)
     TH_EQ_INT(scope_resolve(NULL, 0, "pc1", NULL, 0, &r), SCOPE_OK);
     TH_EQ_STR(r.target_version, "");
     TH_EQ_STR(r.target_scope, "");
-    TH_EQ_INT(r.jitter_ms, 0);             /* DESIGN §4: default jitter 0, not 10m */
+    TH_EQ_INT(r.jitter_ms, 0);             /* default jitter 0, not 10m */
     TH_EQ_STR(r.jitter_scope, "");
     TH_EQ_INT(r.heartbeat_ms, 30000);
     TH_EQ_STR(r.conflicts, "");

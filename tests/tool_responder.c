@@ -1,6 +1,6 @@
 /*
 ** tool_responder.c — a stand-in agent for tests/it_cli.sh: answers requests
-** on agents.<pc_id>.ping with a heartbeat-like document (DESIGN §4), using
+** on agents.<pc_id>.ping with a heartbeat-like document (docs/design.md, Wire contract), using
 ** the project's own NATS client (nats.h), until killed or `seconds` pass.
 **
 **   tool_responder URL PC_ID AGENT_VERSION [TARGET [STATE [SECONDS]]]
