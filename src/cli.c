@@ -105,6 +105,14 @@ static const cli_cmd CMDS[] = {
       "ask one agent for a fresh heartbeat",
       "Sends a request on agents.<pc_id>.ping and prints the agent's answer and the\n"
       "round-trip time. Exit 4 when no agent answers within --timeout (default 5s).\n" },
+    { "broker init", "[--replicas N]", " ", 0, 0, cli_cmd_broker_init,
+      "create every bucket kanade uses, with its settings; report existing ones that differ",
+      "Creates agent_config, agent_groups, agent_status, agent_rollouts (KV) and\n"
+      "agent_releases (object store) with their history, max_age and allow_direct\n"
+      "(agents read with direct gets), and --replicas stream replicas (default 1).\n"
+      "A bucket that exists is never changed: each setting that differs is printed\n"
+      "on its own line and the command exits 1. Running it again is harmless.\n"
+      "Agents do not create buckets: run this once before the first agent starts.\n" },
     { "broker config", "--pcs FILE|a,b,c --out DIR", " pcs out ", 0, 0, cli_cmd_broker_config,
       "write a least-privilege nats-server.conf, the operator's and each pc's credentials",
       "Writes DIR/nats-server.conf (two accounts: FLEET holds JetStream and the\n"

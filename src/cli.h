@@ -156,6 +156,7 @@ int cli_list_objects(const char *bucket);
 
 /* ---- cli_broker.c: broker setup */
 int cli_cmd_broker_config(void);
+int cli_cmd_broker_init(void);
 
 /* ---- cli_rollctl.c: safe rollouts (status, resume, abort) */
 int cli_cmd_rollout_status(void);

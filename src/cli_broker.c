@@ -1,5 +1,8 @@
 /*
-** cli_broker.c — `kanade broker config`: writes the two-account
+** cli_broker.c — `kanade broker init`: creates every bucket of
+** bcf_buckets[] with its settings, and reports (never changes) an existing
+** bucket whose settings differ.
+** `kanade broker config`: writes the two-account
 ** nats-server.conf (broker_conf.c), the operator's credentials and one
 ** .auth file per PC. Passwords come from BCryptGenRandom; every file is
 ** created with a protected DACL that grants only its owner access. A PC
@@ -13,6 +16,7 @@
 #include <string.h>
 #include "broker_conf.h"
 #include "cli.h"
+#include "jetstream.h"
 #include "win.h"
 
 #define PASS_LEN 32
@@ -227,4 +231,133 @@ static int broker_config(char (*ids)[BCF_USER_MAX + 1], bcf_user *users)
     }
     if (add_existing(dir, users, &nusers, BCF_MAX_PCS) != 0) return cli_fail(CLI_FAIL, "cannot list %s\\agents", dir);
     return write_outputs(dir, &op, users, nusers, new_op, nnew);
+}
+
+/* ============================================================ broker init */
+
+/* The settings of one stream that broker init cares about. */
+typedef struct stream_set { int direct; int64_t history, max_age, replicas; } stream_set;
+
+static int parse_settings(const nats_msg *m, stream_set *s)
+{
+    json_doc d;
+    json_tok tok[512], *heap = NULL;
+    int cfg;
+    memset(s, 0, sizeof *s);
+    if (js_json_parse(&d, m->data, m->len, tok, 512, &heap) != JSON_OK
+        || (cfg = json_find(&d, 0, "config")) < 0) {
+        free(heap);
+        return -1;
+    }
+    json_get_bool(&d, cfg, "allow_direct", &s->direct);
+    json_get_int(&d, cfg, "max_msgs_per_subject", &s->history);
+    json_get_int(&d, cfg, "max_age", &s->max_age);
+    json_get_int(&d, cfg, "num_replicas", &s->replicas);
+    free(heap);
+    return 0;
+}
+
+/* Prints one line per setting of an existing bucket that is not what
+** bcf_buckets[] says; returns how many differ. Replicas count only when
+** --replicas was given: an operator may have scaled a stream on purpose. */
+static int report_diffs(const bcf_bucket *b, const stream_set *s, int replicas)
+{
+    int n = 0;
+    if (!s->direct) {
+        cli_say("  %s: allow_direct is false, kanade needs true (agents read with direct gets)\n", b->name);
+        n++;
+    }
+    if (b->kind == BCF_KV && s->history != b->history) {
+        cli_say("  %s: history (max_msgs_per_subject) is %lld, kanade uses %d\n", b->name,
+                (long long)s->history, b->history);
+        n++;
+    }
+    if (s->max_age != b->max_age_ns) {
+        cli_say("  %s: max_age is %lld s, kanade uses %lld s\n", b->name,
+                (long long)(s->max_age / 1000000000LL), (long long)(b->max_age_ns / 1000000000LL));
+        n++;
+    }
+    if (replicas && s->replicas != replicas) {
+        cli_say("  %s: replicas is %lld, --replicas asked for %d\n", b->name, (long long)s->replicas,
+                replicas);
+        n++;
+    }
+    return n;
+}
+
+/* Creates b with its settings (kv.c / objstore.c write the stream config,
+** allow_direct included). */
+static int create_bucket(const bcf_bucket *b, int replicas, js_err *e)
+{
+    if (b->kind == BCF_KV) {
+        kv_config cfg;
+        kv_bucket *kb = NULL;
+        int rc;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.bucket = b->name;
+        cfg.history = b->history;
+        cfg.max_age_ns = b->max_age_ns;
+        rc = kv_open_replicas(cli_g.nc, &cfg, replicas, &kb, e);
+        kv_close(kb);
+        return rc;
+    } else {
+        obj_store *os = NULL;
+        int rc = obj_open_replicas(cli_g.nc, b->name, replicas, &os, e);
+        obj_close(os);
+        return rc;
+    }
+}
+
+/*
+** Every bucket of bcf_buckets[]: created when missing, compared when it
+** exists. An existing bucket is never changed: editing a stream's settings
+** under a running fleet is the operator's decision, so a difference is
+** printed and the command exits 1.
+*/
+int cli_cmd_broker_init(void)
+{
+    int i, rc, ndiff = 0, created = 0, replicas = cli_g.replicas;
+    if ((rc = cli_connect()) != CLI_OK) return rc;
+    for (i = 0; i < bcf_nbuckets; i++) {
+        const bcf_bucket *b = &bcf_buckets[i];
+        const char *kind = b->kind == BCF_KV ? "KV bucket" : "object store";
+        char stream[80], api[128];
+        nats_msg *m = NULL;
+        stream_set s;
+        js_err e;
+        int n;
+        memset(&e, 0, sizeof e);
+        if (bcf_stream_name(b, stream, sizeof stream) != 0) return cli_fail(CLI_FAIL, "bucket name too long");
+        snprintf(api, sizeof api, "STREAM.INFO.%s", stream);
+        rc = js_api(cli_g.nc, api, NULL, 0, &m, &e);
+        if (rc == NATS_ERR_NOT_FOUND) {
+            nats_msg_free(m);
+            memset(&e, 0, sizeof e);
+            rc = create_bucket(b, replicas ? replicas : 1, &e);
+            if (rc != NATS_OK) return cli_fail_nats(rc, &e, "cannot create %s %s", kind, b->name);
+            cli_say("created %s %s (history %d, max_age %lld s, replicas %d, allow_direct)\n", kind,
+                    b->name, b->history, (long long)(b->max_age_ns / 1000000000LL), replicas ? replicas : 1);
+            created++;
+            continue;
+        }
+        if (rc != NATS_OK) {
+            nats_msg_free(m);
+            return cli_fail_nats(rc, &e, "cannot read the settings of %s %s", kind, b->name);
+        }
+        n = parse_settings(m, &s);
+        nats_msg_free(m);
+        if (n != 0) return cli_fail(CLI_FAIL, "stream info of %s is not valid JSON", stream);
+        n = report_diffs(b, &s, replicas);
+        if (n == 0) cli_say("found %s %s: settings match\n", kind, b->name);
+        else cli_say("found %s %s: %d setting%s differ%s (left unchanged)\n", kind, b->name, n,
+                     n == 1 ? "" : "s", n == 1 ? "s" : "");
+        ndiff += n;
+    }
+    if (ndiff)
+        return cli_fail(CLI_FAIL, "%d setting%s of existing buckets differ from kanade's; broker init "
+                        "changes no existing bucket: edit the stream (nats stream edit) or, on a broker "
+                        "without data to keep, delete it and run broker init again", ndiff, ndiff == 1 ? "" : "s");
+    cli_say("broker ready: %d bucket%s created, %d already there\n", created, created == 1 ? "" : "s",
+            bcf_nbuckets - created);
+    return CLI_OK;
 }

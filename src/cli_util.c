@@ -11,18 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "broker_conf.h"
 #include "cli.h"
 #include "win.h"
-
-/* The KV buckets kanade owns and the configs they are created with. */
-static const kv_config KV_CONFIGS[] = {
-    { CLI_B_CONFIG, 5, 0, 0 },
-    { CLI_B_GROUPS, 5, 0, 0 },
-    { CLI_B_STATUS, 1, 86400LL * 1000000000LL, 0 },
-    /* Safe rollouts' failure records: one key per version and PC, history 1
-    ** (the same config rollout_kv.c creates it with). */
-    { "agent_rollouts", 1, 0, 0 },
-};
 
 /* ============================================================ output */
 
@@ -278,24 +269,25 @@ int cli_connect(void)
     }
 }
 
-static const kv_config *kv_known(const char *bucket)
-{
-    size_t i;
-    for (i = 0; i < sizeof KV_CONFIGS / sizeof KV_CONFIGS[0]; i++)
-        if (!strcmp(KV_CONFIGS[i].bucket, bucket)) return &KV_CONFIGS[i];
-    return NULL;
-}
-
 /*
-** Opens a KV bucket: kanade's own buckets are created with their
-** documented config on first use (an existing one is used as is); others must exist.
+** Opens a KV bucket: kanade's own buckets (bcf_buckets[], the settings
+** `kanade broker init` uses) are created on first use (an existing one is
+** used as is); others must exist.
 */
 int cli_open_kv(const char *bucket, kv_bucket **out)
 {
-    const kv_config *cfg = kv_known(bucket);
+    const bcf_bucket *own = bcf_bucket_find(bucket);
+    kv_config kc, *cfg = NULL;
     js_err e;
     int rc;
     memset(&e, 0, sizeof e);
+    if (own && own->kind == BCF_KV) {
+        memset(&kc, 0, sizeof kc);
+        kc.bucket = own->name;
+        kc.history = own->history;
+        kc.max_age_ns = own->max_age_ns;
+        cfg = &kc;
+    }
     rc = cfg ? kv_open_replicas(cli_g.nc, cfg, cli_g.replicas ? cli_g.replicas : 1, out, &e)
              : kv_bind(cli_g.nc, bucket, out, &e);
     if (rc == NATS_OK) return CLI_OK;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# it_broker.sh — 'kanade broker config' against a real nats-server: the
-# generated two-account config loads, the operator works in FLEET with the
+# it_broker.sh — 'kanade broker config' and 'kanade broker init' against a
+# real nats-server: the generated two-account config loads, broker init
+# creates every bucket and reports (never changes) one that differs, the operator works in FLEET with the
 # operator.env credentials, re-running keeps passwords and adds PCs, and a
 # PC's credential used through nats.js as an attacker is refused or lands
 # nowhere (agent_config unchanged, no other PC's status written).
@@ -44,6 +45,34 @@ echo "# the generated config under a real nats-server"
 nats_start -c "$D/nats-server.conf"
 source "$D/operator.env"
 K() { K0 --server "$NATS_URL" --user "$KANADE_NATS_USER" --password "$KANADE_NATS_PASSWORD" "$@"; }
+TOOLJS="$BUILD/wtest/tool_js.exe"
+OPURL="nats://$KANADE_NATS_USER:$KANADE_NATS_PASSWORD@127.0.0.1:$NATS_PORT"
+
+echo "# broker init: creates every bucket, reports an existing one that differs"
+check "a bucket made by hand with history 3 (kanade uses 1)" w "$TOOLJS" -s "$OPURL" kv-open agent_rollouts 3
+out=$(K broker init 2>&1); rc=$?
+check_eq "broker init exits 1 when a bucket differs" "$rc" 1
+for b in 'KV bucket agent_config' 'KV bucket agent_groups' 'KV bucket agent_status' 'object store agent_releases'; do
+    check_match "created $b" "$out" "created $b \(.*allow_direct\)"
+done
+check_match "the difference on one line" "$out" "agent_rollouts: history \(max_msgs_per_subject\) is 3, kanade uses 1"
+check_match "and left unchanged" "$out" "found KV bucket agent_rollouts: 1 setting differs \(left unchanged\)"
+check_match "the bucket still has history 3" "$(w "$TOOLJS" -s "$OPURL" api STREAM.INFO.KV_agent_rollouts)" '"max_msgs_per_subject":3'
+for s in KV_agent_config KV_agent_groups KV_agent_status OBJ_agent_releases; do
+    check_match "$s has allow_direct" "$(w "$TOOLJS" -s "$OPURL" api STREAM.INFO.$s)" '"allow_direct":true'
+done
+check_match "agent_status keeps a day" "$(w "$TOOLJS" -s "$OPURL" api STREAM.INFO.KV_agent_status)" '"max_age":86400000000000'
+w "$TOOLJS" -s "$OPURL" api STREAM.DELETE.KV_agent_rollouts >/dev/null
+out=$(K broker init 2>&1); rc=$?
+check_eq "after deleting it, broker init exits 0" "$rc" 0
+check_match "it creates only agent_rollouts" "$out" "broker ready: 1 bucket created, 4 already there"
+out=$(K broker init 2>&1); rc=$?
+check_eq "a re-run exits 0 (idempotent)" "$rc" 0
+check_match "and creates nothing" "$out" "broker ready: 0 buckets created, 5 already there"
+check_eq "one 'settings match' line per bucket" "$(printf '%s\n' "$out" | grep -c 'settings match')" 5
+out=$(K broker init --replicas 3 2>&1); rc=$?
+check_match "--replicas 3 against R1 buckets: one line each" "$(printf '%s\n' "$out" | grep -c 'replicas is 1, --replicas asked for 3')" 5
+
 check "the operator writes agent_config/global" K jetstream kv put agent_config global '{"target_version":"1.0.0"}'
 check "the operator writes agent_config/pcs.pc2" K jetstream kv put agent_config pcs.pc2 '{"x":1}'
 check "the operator writes agent_status/seed" K jetstream kv put agent_status seed '{}'
