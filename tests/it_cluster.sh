@@ -84,6 +84,16 @@ wait_for() {
     return 1
 }
 has_leader() { [ -n "$(meta_leader "$1")" ]; }
+# settled: every live node says it is healthy (a meta leader, and current on
+# every stream and consumer it holds: the server's /healthz), so a JetStream
+# API request right after a node restart is not lost in a leader election.
+settled() {
+    local i
+    for i in 1 2 3; do
+        [ -n "${PID[$i]}" ] || continue
+        mon "$i" healthz | grep -q '"status":"ok"' || return 1
+    done
+}
 
 for i in 1 2 3; do node_start "$i" || { bad "node $i did not start"; t_summary; exit 1; }; done
 wait_for 30 "a JetStream meta leader" has_leader 1
@@ -163,6 +173,7 @@ check_eq "idle kill of n$most: all $ALL agents back on the other nodes" "$(sims_
 echo "  reconnect after killing n$most: $((SECONDS - t0)) s"
 node_start "$most"
 wait_for 30 "n$most rejoined" has_leader "$most"
+wait_for 60 "the cluster settled" settled
 # Agent 21 was told about node 1 only: kill node 1 and it must find another.
 t0=$SECONDS
 one_url_elsewhere() { for i in 2 3; do mon "$i" 'connz?limit=1000' | grep -q "\"sim-000$ALL\"" && return 0; done; return 1; }
@@ -172,6 +183,7 @@ check "the agent given one URL fails over to a node learned from connect_urls" o
 echo "  one-URL agent reconnected in $((SECONDS - t0)) s"
 node_start 1
 wait_for 30 "n1 rejoined" has_leader 1
+wait_for 60 "the cluster settled" settled
 
 # ---- 2. kill the agent_releases leader mid-download --------------------------
 # Every simulated agent's download sleeps 700 ms per 128 KiB chunk (update.c's
@@ -200,6 +212,7 @@ check_eq "leader kill: agent_status shows all $((ALL + 1)) agents on 0.2.0" "$(s
 if [ -n "$ln" ] && [ -z "${PID[$ln]:-}" ]; then
     node_start "$ln"
     wait_for 30 "$leader rejoined" has_leader "$ln"
+    wait_for 60 "the cluster settled" settled
 fi
 for d in "$SIMDIR"/sim-* "$SIMDIR1"/sim-*; do rm -f "$d/data/test-hooks/download-delay-ms"; done
 
