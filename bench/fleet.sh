@@ -91,6 +91,7 @@ export WINEPREFIX="$B/wineprefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtm
 wineboot -i >/dev/null 2>&1
 K() { wine "$CLI" --server "$URL" "$@" 2>&1 | tr -d '\r'; return "${PIPESTATUS[0]}"; }
 wp() { winepath -w "$1" 2>/dev/null; }
+K broker init >/dev/null || die "broker init"
 K agent publish "$(wp "$B/versions/agent-0.2.0.exe")" >/dev/null || die "publish 0.2.0"
 K agent publish "$(wp "$B/versions/agent-0.3.0.exe")" >/dev/null || die "publish 0.3.0"
 wine "$TOOL" groups "$URL" "$N" 'ring%d:10' >/dev/null 2>"$B/groups.err" || die "groups: $(cat "$B/groups.err")"

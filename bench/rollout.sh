@@ -73,6 +73,7 @@ median() { sort -n | awk '{a[NR]=$1} END { if (NR == 0) print 0; else if (NR % 2
 
 mkdir -p "$PF"
 cp "$V/agent-0.1.0.exe" "$PF/kanade-agent.exe"
+K broker init >/dev/null || die "broker init"
 for f in agent-0.1.0 agent-0.1.1 agent-0.1.2 bad_exit-0.1.9; do
     K agent publish "$(winepath -w "$V/$f.exe" 2>/dev/null)" >/dev/null || die "publish $f"
 done

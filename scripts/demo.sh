@@ -57,6 +57,9 @@ K() { wine "$ROOT/build/kanade.exe" "$@" 2>&1 | tr -d '\r'; return "${PIPESTATUS
 PF="$WINEPREFIX/drive_c/Program Files/Kanade"
 LOGS="$WINEPREFIX/drive_c/ProgramData/Kanade/logs"
 
+step "kanade broker init (the operator creates every bucket; agents never do)"
+K broker init || die "broker init failed"
+
 step "installing kanade-agent 0.1.0 as service KanadeAgent with id canary-01, then starting it"
 mkdir -p "$PF"
 cp build/kanade-agent.exe "$PF/kanade-agent.exe"

@@ -22,9 +22,10 @@
 **   system failed there) and keeps retrying forever.
 **
 ** Once connected
-**   heartbeat at once; open the buckets agent_config, agent_groups and
+**   heartbeat at once; bind the buckets agent_config, agent_groups and
 **   agent_status (retried with backoff 1 s doubling to 60 s, ±25 %, while
-**   JetStream or a bucket is not there yet); watch agent_config (all keys)
+**   JetStream or a bucket is not there yet: the agent never creates one,
+**   `kanade broker init` does); watch agent_config (all keys)
 **   and agent_groups/<pc_id>; subscribe agents.<pc_id>.ping. The watches
 **   feed agent_cfg.c's table, whose per-key revision marks drop any
 **   replayed revision (the reconnect-replay guard). After both watches delivered their initial
@@ -345,7 +346,7 @@ static void heartbeat(agent *a, const char *why)
             err_text(a, rc, &e, et, sizeof et);
             log_warn("agent_status/%s put failed: %s", a->pc_id, et);
             /* No stream answers for the bucket any more (deleted, or a
-            ** broker that lost its store): open (create) it again. */
+            ** broker that lost its store): bind it again (and wait for it). */
             if ((rc == NATS_ERR_NO_RESPONDERS || rc == NATS_ERR_NOT_FOUND) && !a->bucket_due) {
                 kv_close(a->b_status);
                 a->b_status = NULL;
@@ -467,16 +468,17 @@ static void bucket_lost(agent *a, const char *why)
     a->bucket_due = win_tick_ms() + jittered(BACKOFF_MIN_MS);
 }
 
-/* Opens whichever of the three buckets is not open yet; on failure logs
-** the attempt and schedules the next one with backoff. kv_open creates a
-** missing bucket with the same config as the CLI. */
+/*
+** Binds whichever of the three buckets is not bound yet; on failure logs
+** the attempt and schedules the next one with backoff (one line per
+** attempt, and attempts back off to a minute). Agents never create a
+** bucket: with least-privilege credentials they cannot, and the settings
+** are the operator's (`kanade broker init`), so a missing bucket is waited
+** for.
+*/
 static void open_buckets(agent *a)
 {
-    static const kv_config cfgs[3] = {
-        { "agent_config", 5, 0, 0 },
-        { "agent_groups", 5, 0, 0 },
-        { "agent_status", 1, 86400LL * 1000000000LL, 0 },
-    };
+    static const char *const names[3] = { "agent_config", "agent_groups", "agent_status" };
     kv_bucket **slots[3];
     int i;
     slots[0] = &a->b_config; slots[1] = &a->b_groups; slots[2] = &a->b_status;
@@ -487,15 +489,21 @@ static void open_buckets(agent *a)
         int rc;
         if (*slots[i]) continue;
         memset(&e, 0, sizeof e);
-        rc = kv_open(a->nc, &cfgs[i], slots[i], &e);
+        rc = kv_bind(a->nc, names[i], slots[i], &e);
         if (rc != NATS_OK) {
             char et[320];
-            err_text(a, rc, &e, et, sizeof et);
             a->bucket_attempt++;
             a->bucket_backoff = next_backoff(a->bucket_backoff);
             a->bucket_due = win_tick_ms() + jittered(a->bucket_backoff);
+            if (rc == NATS_ERR_NOT_FOUND) {
+                log_warn("bucket %s does not exist on the broker; agents do not create buckets: "
+                         "the operator runs `kanade broker init` (attempt %d, retrying in about %d s)",
+                         names[i], a->bucket_attempt, a->bucket_backoff / 1000);
+                return;
+            }
+            err_text(a, rc, &e, et, sizeof et);
             log_warn("opening bucket %s failed (attempt %d): %s; retrying in about %d s",
-                     cfgs[i].bucket, a->bucket_attempt, et, a->bucket_backoff / 1000);
+                     names[i], a->bucket_attempt, et, a->bucket_backoff / 1000);
             return;
         }
     }

@@ -179,15 +179,23 @@ check_nomatch "the password is in no log line" "$(since)" "pw-S3CRET"
 check_nomatch "nor on the console" "$(tr -d '\r' <"$T_DIR/run-plain.out")" "pw-S3CRET"
 
 # ---- start, heartbeat, status, ping ---------------------------------------
-echo "== start through the SCM"
-# A short heartbeat_interval from the global scope keeps the waits short.
-cli jetstream kv put agent_config global '{"heartbeat_interval":"5s"}' >/dev/null
+echo "== start through the SCM, before the operator created the buckets"
 mark
 sc_start
 check "service reports RUNNING" wait_state RUNNING 30
 check "agent connected to the broker" wait_since "INFO connected to broker" 60
 check "start line names version, pc_id and broker" \
     wait_since "starting kanade-agent version=$VERSION_RUN pc_id=$ID nats_url=$NATS_URL mode=service" 1
+check "a missing bucket: one line naming kanade broker init" \
+    wait_since "WARN bucket agent_config does not exist on the broker; agents do not create buckets: the operator runs .kanade broker init. \(attempt 1, retrying in about 1 s\)" 30
+sleep 4
+n=$(since | grep -c "does not exist on the broker")
+check "not a tight loop: at most 4 such lines in about 5 s (backoff 1, 2, 4 s)" test "$n" -ge 1 -a "$n" -le 4
+check_nomatch "the agent created no bucket" "$(w "$TNATS" --server "$NATS_URL" req '$JS.API.STREAM.NAMES' '' 2>&1)" "KV_agent"
+check "kanade broker init" cli broker init
+# A short heartbeat_interval from the global scope keeps the waits short.
+cli jetstream kv put agent_config global '{"heartbeat_interval":"5s"}' >/dev/null
+check "the agent binds the buckets once they exist" wait_since "buckets ready" 30
 check "first evaluation logged" wait_since "checking target_version: running=$VERSION_RUN target=\(none\) scope=\(none\)" 60
 check "heartbeat_interval from the global scope" wait_since "heartbeat_interval: 5000 ms" 30
 
@@ -267,6 +275,9 @@ mark
 out=$(w "$TNATS" --server "$NATS_URL" req '$JS.API.STREAM.DELETE.KV_agent_config' '' 2>&1)
 check_match "stream KV_agent_config deleted" "$out" '"success":true'
 check "the broken watch is noticed" wait_since "agent_config.*reopening the buckets" 60
+check "the agent waits for the operator to recreate it" \
+    wait_since "bucket agent_config does not exist on the broker; .*kanade broker init" 60
+check "kanade broker init recreates it" cli broker init
 check "buckets reopened (agent_config recreated)" wait_since "buckets ready" 60
 check "a deleted bucket unsets every scope" \
     wait_since "checking target_version: running=$VERSION_RUN target=\(none\)" 30

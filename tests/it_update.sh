@@ -137,6 +137,7 @@ swap_to() {
 }
 
 # ---- install ------------------------------------------------------------
+K broker init >/dev/null 2>&1 || bad "broker init"
 for v in 0.1.0 0.1.1 0.1.2 0.1.3; do
     K agent publish "$(winpath "$VERS/agent-$v.exe")" >/dev/null 2>&1 || bad "publish $v"
 done
