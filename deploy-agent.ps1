@@ -24,6 +24,10 @@
     Its absolute path is written into the config: keep the file where it is.
 .PARAMETER Token
     Broker auth token.
+.PARAMETER AuthFile
+    The PC's .auth file from `kanade broker config` (user= and password=). Its
+    two values are copied into the config; the user is the PC id (-PcId, when
+    given, must match it). Not together with -Token.
 .PARAMETER Recreate
     Delete and re-register the service (config, data and logs are kept).
 .PARAMETER ForceConfig
@@ -31,6 +35,8 @@
 
 .EXAMPLE
     .\deploy-agent.ps1 -ExePath .\kanade-agent.exe -NatsUrl tls://nats.example.com:4222 -CaFile C:\certs\ca.pem
+.EXAMPLE
+    .\deploy-agent.ps1 -ExePath .\kanade-agent.exe -NatsUrl tls://nats.example.com:4222 -CaFile C:\certs\ca.pem -AuthFile .\pc-17.auth
 #>
 #Requires -Version 5.1
 #Requires -RunAsAdministrator
@@ -41,6 +47,7 @@ param(
     [string] $PcId,
     [string] $CaFile,
     [string] $Token,
+    [string] $AuthFile,
     [switch] $Recreate,
     [switch] $ForceConfig
 )
@@ -67,6 +74,7 @@ function Invoke-AgentExe([string] $Exe, [string[]] $Arguments) {
 #    (Resolve-Path throws if a file does not exist).
 $ExePath = (Resolve-Path -LiteralPath $ExePath).Path
 if ($CaFile) { $CaFile = (Resolve-Path -LiteralPath $CaFile).Path }
+if ($AuthFile) { $AuthFile = (Resolve-Path -LiteralPath $AuthFile).Path }
 
 # 1. Stop the running service, if any: Windows refuses to overwrite a
 #    running exe.
@@ -96,6 +104,7 @@ $installArgs = @('install', '--config', $ConfigPath, '--nats-url', $NatsUrl)
 if ($PcId)        { $installArgs += @('--id', $PcId) }
 if ($CaFile)      { $installArgs += @('--ca-file', $CaFile) }
 if ($Token)       { $installArgs += @('--token', $Token) }
+if ($AuthFile)    { $installArgs += @('--auth-file', $AuthFile) }
 if ($ForceConfig) { $installArgs += '--force-config' }
 Invoke-AgentExe $InstalledExe $installArgs
 

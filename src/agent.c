@@ -2,7 +2,7 @@
 ** agent.c — kanade-agent.exe's entry point: the subcommands.
 **
 **   install --config PATH [--nats-url URL] [--id ID] [--ca-file FILE]
-**           [--token TOKEN] [--force-config]
+**           [--token TOKEN | --auth-file FILE] [--force-config]
 **   uninstall [--purge]
 **   service --config PATH     the SCM's entry (binPath); not for consoles
 **   run --config PATH         the same agent in a console; Ctrl+C stops it
@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "agent_run.h"
+#include "broker_conf.h"
 #include "conf.h"
 #include "log.h"
 #include "scope.h"
@@ -43,13 +44,15 @@
 static const char usage_text[] =
     "usage: kanade-agent <command> [options]\n"
     "\n"
-    "  install --config PATH [--nats-url URL] [--id ID] [--ca-file FILE] [--token TOKEN]\n"
-    "          [--force-config] [--allow-plaintext]\n"
+    "  install --config PATH [--nats-url URL] [--id ID] [--ca-file FILE]\n"
+    "          [--token TOKEN | --auth-file FILE] [--force-config] [--allow-plaintext]\n"
     "      Creates %ProgramData%\\Kanade\\{config,data,logs}, writes the config when\n"
     "      it does not exist yet (or with --force-config), checks it, and registers\n"
     "      the service KanadeAgent (automatic start, restart on failure). Running it\n"
     "      again updates the service. A nats:// URL to another machine without\n"
-    "      --ca-file is refused unless --allow-plaintext is given.\n"
+    "      --ca-file is refused unless --allow-plaintext is given. --auth-file reads\n"
+    "      the PC's user= and password= ('kanade broker config' writes one per PC);\n"
+    "      the user is the PC id (--id, when given, must match it).\n"
     "  uninstall [--purge]\n"
     "      Stops and deletes the service; --purge also deletes %ProgramData%\\Kanade.\n"
     "  run [--config PATH]\n"
@@ -296,7 +299,7 @@ static int put_field(const char *opt, const char *val, char *field, size_t cap)
 ** printed.
 */
 static int write_config(const char *path, const char *nats_url, const char *id,
-                        const char *ca_file, const char *token)
+                        const char *ca_file, const char *token, const bcf_user *auth)
 {
     conf c;
     char text[4096], dir[PATH_U8];
@@ -304,7 +307,9 @@ static int write_config(const char *path, const char *nats_url, const char *id,
     if (!put_field("--nats-url", nats_url, c.nats_url, sizeof c.nats_url)
         || !put_field("--id", id, c.id, sizeof c.id)
         || !put_field("--ca-file", ca_file, c.ca_file, sizeof c.ca_file)
-        || !put_field("--token", token, c.token, sizeof c.token))
+        || !put_field("--token", token, c.token, sizeof c.token)
+        || !put_field("--auth-file user", auth ? auth->name : NULL, c.user, sizeof c.user)
+        || !put_field("--auth-file password", auth ? auth->pass : NULL, c.password, sizeof c.password))
         return 1;
     if (conf_write(&c, text, sizeof text) != CONF_OK) {
         fprintf(stderr, "kanade-agent install: cannot render the config (a value is invalid "
@@ -320,6 +325,38 @@ static int write_config(const char *path, const char *nats_url, const char *id,
         fprintf(stderr, "kanade-agent install: cannot write %s: %s\n", path, win_last_error());
         return 1;
     }
+    return 0;
+}
+
+/*
+** Reads an .auth file of `kanade broker config` into *u and checks it
+** against --id: the broker grants this credential the rights of PC
+** <user> only, so the agent must run under that id. Returns 0, or
+** EXIT_USAGE after printing why.
+*/
+static int read_auth_file(const char *path, const char **id, bcf_user *u)
+{
+    char *t = NULL;
+    size_t len = 0;
+    int rc;
+    if (win_read_all(path, 4096, &t, &len) != 0) {
+        fprintf(stderr, "kanade-agent install: --auth-file %s cannot be read: %s\n", path, win_last_error());
+        return EXIT_USAGE;
+    }
+    rc = bcf_parse_auth(t, len, u);
+    SecureZeroMemory(t, len);
+    free(t);
+    if (rc != 0 || !scope_valid_id(u->name)) {
+        fprintf(stderr, "kanade-agent install: --auth-file %s is not an .auth file (two lines, "
+                "user=<pc id> and password=<letters and digits>)\n", path);
+        return EXIT_USAGE;
+    }
+    if (*id && strcmp(*id, u->name) != 0) {
+        fprintf(stderr, "kanade-agent install: --auth-file %s is pc %s's credential but --id is %s: "
+                "the broker lets it act only as %s\n", path, u->name, *id, u->name);
+        return EXIT_USAGE;
+    }
+    *id = u->name;
     return 0;
 }
 
@@ -343,12 +380,13 @@ static int plaintext_refused(const char *urls, int has_ca)
 static int cmd_install(const args *a)
 {
     const char *o_config = NULL, *o_url = NULL, *o_id = NULL, *o_ca = NULL, *o_token = NULL;
-    const char *o_force = NULL, *o_plain = NULL;
+    const char *o_force = NULL, *o_plain = NULL, *o_auth = NULL;
     opt opts[] = {
         { "--config", 1, &o_config }, { "--nats-url", 1, &o_url }, { "--id", 1, &o_id },
         { "--ca-file", 1, &o_ca }, { "--token", 1, &o_token }, { "--force-config", 0, &o_force },
-        { "--allow-plaintext", 0, &o_plain },
+        { "--allow-plaintext", 0, &o_plain }, { "--auth-file", 1, &o_auth },
     };
+    bcf_user auth;
     char cfg[PATH_U8], root[PATH_U8], sub[PATH_U8], exe[PATH_U8], ca[PATH_U8], err[1024];
     char pc_id[SCOPE_ID_MAX + 1], version[80], shown[sizeof ((conf *)0)->nats_url + 64];
     static const char *const subdirs[3] = { "config", "data", "logs" };
@@ -361,6 +399,12 @@ static int cmd_install(const args *a)
         fprintf(stderr, "kanade-agent install: --id \"%s\" is invalid: use 1-64 of A-Z a-z 0-9 _ -\n", o_id);
         return EXIT_USAGE;
     }
+    if (o_auth && o_token) {
+        fprintf(stderr, "kanade-agent install: give --auth-file or --token, not both\n");
+        return EXIT_USAGE;
+    }
+    memset(&auth, 0, sizeof auth);
+    if (o_auth && (rc = read_auth_file(o_auth, &o_id, &auth)) != 0) return rc;
     if (config_path(o_config, cfg, sizeof cfg) != 0 || kanade_root(root, sizeof root) != 0
         || win_exe_path(exe, sizeof exe) != 0 || win_self_version(version, sizeof version) != 0) {
         fprintf(stderr, "kanade-agent install: %s\n", win_last_error());
@@ -399,12 +443,14 @@ static int cmd_install(const args *a)
     if (!win_exists(cfg) || o_force) {
         if (!o_url) {
             fprintf(stderr, "kanade-agent install: %s does not exist: pass --nats-url "
-                    "(and optionally --id, --ca-file, --token) to write it\n", cfg);
+                    "(and optionally --id, --ca-file, --token or --auth-file) to write it\n", cfg);
             return EXIT_USAGE;
         }
-        if (write_config(cfg, o_url, o_id, o_ca, o_token) != 0) return EXIT_FAIL;
+        rc = write_config(cfg, o_url, o_id, o_ca, o_token, o_auth ? &auth : NULL);
+        SecureZeroMemory(&auth, sizeof auth);
+        if (rc != 0) return EXIT_FAIL;
         wrote = 1;
-    } else if (o_url || o_id || o_ca || o_token) {
+    } else if (o_url || o_id || o_ca || o_token || o_auth) {
         printf("note: %s exists and was kept; --force-config rewrites it\n", cfg);
     }
     if (secure_path(cfg, SDDL_FILE) != 0) {

@@ -38,6 +38,7 @@
 #include <string.h>
 #include "agent_run.h"
 #include "agent_cfg.h"
+#include "broker_conf.h"
 #include "conf.h"
 #include "json.h"
 #include "kv.h"
@@ -210,6 +211,12 @@ static int next_backoff(int cur)
 static void err_text(agent *a, int rc, const js_err *e, char *out, size_t cap)
 {
     const char *detail = "";
+    if (rc == NATS_ERR_PERM) {
+        /* What was refused and which right is missing, in one line. */
+        char subj[256];
+        int sub = nats_last_denied(a->nc, subj, sizeof subj);
+        if (sub >= 0) { bcf_explain(subj, sub, a->pc_id, out, cap); return; }
+    }
     if (e && e->desc[0]) detail = e->desc;
     else if (rc == NATS_ERR_CONN || rc == NATS_ERR_TLS || rc == NATS_ERR_AUTH)
         detail = nats_last_error(a->nc);

@@ -336,3 +336,97 @@ int bcf_write_conf(const bcf_user *op, const bcf_user *pcs, int npcs, char *out,
     if (b.over) { out[0] = 0; return -1; }
     return (int)b.n;
 }
+
+/* ============================================================ refusals */
+
+/* "a.b.c" with prefix "a." -> "b.c"; NULL when s does not start with it. */
+static const char *after(const char *s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncmp(s, prefix, n) == 0 ? s + n : NULL;
+}
+
+/* The bucket of a KV or object stream name ("KV_x" -> "x"), else the name. */
+static void bucket_of(const char *stream, size_t n, char *out, size_t cap)
+{
+    const char *b = stream;
+    if (n > 3 && !strncmp(stream, "KV_", 3)) { b += 3; n -= 3; }
+    else if (n > 4 && !strncmp(stream, "OBJ_", 4)) { b += 4; n -= 4; }
+    snprintf(out, cap, "%.*s", (int)n, b);
+}
+
+static int say(char *out, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (!cap) return 0;
+    va_start(ap, fmt);
+    n = vsnprintf(out, cap, fmt, ap);
+    va_end(ap);
+    if (n < 0) { out[0] = 0; return 0; }
+    return (size_t)n >= cap ? (int)cap - 1 : n;
+}
+
+/* A direct get: "$JS.API.DIRECT.GET.<stream>[.<subject>]". */
+static int explain_get(const char *rest, const char *me, char *out, size_t cap)
+{
+    const char *dot = strchr(rest, '.'), *key;
+    size_t sl = dot ? (size_t)(dot - rest) : strlen(rest);
+    char b[80];
+    bucket_of(rest, sl, b, sizeof b);
+    if (!dot) return say(out, cap, "direct get from %s refused: this account has no read right on it", b);
+    key = dot + 1;
+    if (after(key, "$KV.") && (key = strchr(key + 4, '.')) != NULL) key++;
+    else key = dot + 1;
+    if (!strcmp(b, "agent_config"))
+        return say(out, cap, "read agent_config/%s refused: this account may read only agent_config "
+                   "global, groups.* and pcs.%s", key, me);
+    if (!strcmp(b, "agent_groups"))
+        return say(out, cap, "read agent_groups/%s refused: this account may read only agent_groups/%s",
+                   key, me);
+    return say(out, cap, "read %s/%s refused: this account may not read %s", b, key, b);
+}
+
+int bcf_explain(const char *subject, int is_sub, const char *user, char *out, size_t cap)
+{
+    const char *me = user && user[0] ? user : "<its own pc>", *r;
+    if (!subject) subject = "";
+    if (is_sub)
+        return say(out, cap, "subscribe to %s refused: this account may subscribe only to its own ping "
+                   "(agents.%s.ping), _INBOX.> and the notifications of the config keys it may read",
+                   subject, me);
+    if ((r = after(subject, "$JS.API.DIRECT.GET.")) != NULL) return explain_get(r, me, out, cap);
+    if ((r = after(subject, "$JS.API.STREAM.CREATE.")) != NULL || (r = after(subject, "$JS.API.STREAM.UPDATE.")) != NULL)
+        return say(out, cap, "create or change stream %s refused: this account may not create buckets; "
+                   "the operator runs `kanade broker init`", r);
+    if ((r = after(subject, "$JS.API.STREAM.INFO.")) != NULL)
+        return say(out, cap, "stream info of %s refused: this account may read only the stream info of "
+                   "KV_agent_rollouts", r);
+    if ((r = after(subject, "$JS.API.CONSUMER.")) != NULL)
+        return say(out, cap, "consumer call %s refused: this account may not create or delete JetStream "
+                   "consumers; it reads with direct gets", r);
+    if ((r = after(subject, "$JS.API.")) != NULL)
+        return say(out, cap, "JetStream call %s refused: this account may make no JetStream call but "
+                   "direct gets", r);
+    if ((r = after(subject, "$KV.agent_status.")) != NULL)
+        return say(out, cap, "put agent_status/%s refused: this account may write only agent_status/%s", r, me);
+    if ((r = after(subject, "$KV.agent_rollouts.")) != NULL)
+        return say(out, cap, "put agent_rollouts/%s refused: this account may write only its own failure "
+                   "records agent_rollouts/fail.<version>.%s", r, me);
+    if ((r = after(subject, "$KV.")) != NULL) {
+        const char *dot = strchr(r, '.');
+        return say(out, cap, "put %.*s/%s refused: this account may write only agent_status/%s",
+                   dot ? (int)(dot - r) : (int)strlen(r), r, dot ? dot + 1 : "", me);
+    }
+    if ((r = after(subject, "$O.")) != NULL) {
+        const char *dot = strchr(r, '.');
+        return say(out, cap, "write to object store %.*s refused: this account may not write objects",
+                   dot ? (int)(dot - r) : (int)strlen(r), r);
+    }
+    if (after(subject, "heartbeat."))
+        return say(out, cap, "publish %s refused: this account may publish only heartbeat.%s", subject, me);
+    if (after(subject, "_INBOX."))
+        return say(out, cap, "publish %s refused: this account may not publish on _INBOX.> (it answers "
+                   "only the requests it receives)", subject);
+    return say(out, cap, "publish %s refused: this account has no right to that subject", subject);
+}

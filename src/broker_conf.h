@@ -84,6 +84,16 @@ int bcf_password(const unsigned char *rnd, size_t n, size_t want, char *out, siz
 int bcf_valid_pass(const char *s);
 
 /*
+** One line saying what a refused subject was and which right is missing,
+** for a "Permissions Violation" from the server, e.g.
+**   "put agent_status/pc2 refused: this account may write only agent_status/pc1".
+** user is the connection's user (a PC id for an agent; may be NULL or "").
+** is_sub: the refusal was for a subscription. Returns the length written
+** (truncated to cap, always NUL-terminated when cap > 0).
+*/
+int bcf_explain(const char *subject, int is_sub, const char *user, char *out, size_t cap);
+
+/*
 ** The complete nats-server.conf. Returns the text length, -1 when cap is too
 ** small (call with a bigger buffer: bcf_conf_size gives a safe size).
 */

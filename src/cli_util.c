@@ -174,6 +174,15 @@ int cli_fail_nats(int rc, const js_err *e, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    if (rc == NATS_ERR_PERM && cli_g.nc) {
+        /* What was refused and which right is missing, in one line. */
+        char subj[256], line[512];
+        int sub = nats_last_denied(cli_g.nc, subj, sizeof subj);
+        if (sub >= 0) {
+            bcf_explain(subj, sub, cli_g.user, line, sizeof line);
+            return cli_fail(CLI_FAIL, "%s: %s", what, line);
+        }
+    }
     if (e && e->code && e->desc[0])
         snprintf(why, sizeof why, "%s (%s, code %d/%d)", nats_strerror(rc), e->desc, e->code, e->err_code);
     else if (cli_g.nc && nats_last_error(cli_g.nc)[0] && nats_exit_code(rc) == CLI_UNREACH)

@@ -151,4 +151,7 @@ int nats_wait_connected(nats_conn *c, int timeout_ms);
 const char *nats_strerror(int rc);
 /* The last error text recorded on the connection ("" if none). */
 const char *nats_last_error(nats_conn *c);
+/* The last subject the server refused with "Permissions Violation", copied
+** into subj: returns 0 for a publish, 1 for a subscription, -1 when none. */
+int nats_last_denied(nats_conn *c, char *subj, size_t cap);
 #endif

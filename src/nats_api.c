@@ -398,6 +398,17 @@ const char *nats_strerror(int rc)
     }
 }
 
+int nats_last_denied(nats_conn *c, char *subj, size_t cap)
+{
+    int r;
+    if (!c || !cap) return -1;
+    EnterCriticalSection(&c->mu);
+    snprintf(subj, cap, "%s", c->denied);
+    r = c->denied[0] ? c->denied_sub : -1;
+    LeaveCriticalSection(&c->mu);
+    return r;
+}
+
 const char *nats_last_error(nats_conn *c)
 {
 #ifdef _MSC_VER

@@ -441,6 +441,8 @@ static void handle_err(nats_conn *c, const char *text)
         memcpy(subj, q + 1, (size_t)(qe - q - 1));
         subj[qe - q - 1] = 0;
         EnterCriticalSection(&c->mu);
+        snprintf(c->denied, sizeof c->denied, "%s", subj);
+        c->denied_sub = has_text(text, "for Subscription");
         if (has_text(text, "for Publish")) {
             fail_reqs(c, subj, NATS_ERR_PERM);
         } else if (has_text(text, "for Subscription")) {

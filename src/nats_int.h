@@ -100,6 +100,8 @@ struct nats_conn {
     char nuid_pre[12];
     uint64_t nuid_seq, nuid_inc;
     char last_err[512];
+    char denied[256];           /* the last subject the server refused, "" if none */
+    int denied_sub;             /* ... 1: for a subscription, 0: for a publish */
 
     /* reader-thread state */
     np_parser parser;

@@ -1,7 +1,8 @@
 /*
 ** fuzz_broker_conf.c — libFuzzer target for broker_conf.c: any PC list and
 ** any .auth text parse without out-of-bounds access; parsed ids make a
-** config that fits bcf_conf_size, and a parsed .auth writes back the same.
+** config that fits bcf_conf_size, a parsed .auth writes back the same, and
+** any subject is explained within the buffer.
 */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +24,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (!c || bcf_write_conf(&op, pcs, n, c, cap) < 0) abort();
         free(c);
+    }
+    {
+        /* any subject explains without overflow, and the line ends in cap */
+        char subj[300], line[120];
+        size_t n = size < sizeof subj - 1 ? size : sizeof subj - 1;
+        memcpy(subj, data, n);
+        subj[n] = 0;
+        if ((size_t)bcf_explain(subj, size & 1, "pc1", line, sizeof line) >= sizeof line) abort();
+        if (strlen(line) >= sizeof line) abort();
     }
     if (bcf_parse_auth((const char *)data, size, &u) == 0) {
         if (bcf_write_auth(&u, out, sizeof out) < 0) abort();

@@ -96,4 +96,49 @@ check_eq "agent_config/global unchanged (forged replies landed nowhere)" "$(K --
 check_eq "agent_config/pcs.pc2 unchanged" "$(K --json jetstream kv get agent_config pcs.pc2)" "$q0"
 K jetstream kv get agent_status pc2 >/dev/null 2>&1; check_eq "no agent_status/pc2 written" "$?" 3
 check_eq "agent_status/pc1 holds pc1's own put" "$(K jetstream kv get agent_status pc1)" '{"pc_id":"pc1"}'
+
+echo "# a PC's credential in the CLI: a refusal names the missing right"
+out=$(K0 --server "$NATS_URL" --user pc1 --password "$P1" jetstream kv put agent_config global '{}' 2>&1); rc=$?
+check_eq "the CLI exits 1 on a permissions violation" "$rc" 1
+check_match "and says what was refused and why, on one line" "$out" \
+    "^kanade: cannot open KV bucket agent_config: stream info of KV_agent_config refused: this account may read only the stream info of KV_agent_rollouts$"
+
+echo "# kanade-agent install --auth-file"
+AGENT="$BUILD/kanade-agent.exe"
+CD="$WINEPREFIX/drive_c/cfg"; mkdir -p "$CD"
+cp "$D/agents/pc1.auth" "$CD/pc1.auth"
+printf 'user=pc1\n' >"$CD/broken.auth"
+out=$(w "$AGENT" install --config 'C:\cfg\x.conf' --nats-url "$NATS_URL" --auth-file 'C:\cfg\pc1.auth' --id pc2 2>&1); rc=$?
+check_eq "an .auth file of another pc than --id: usage error" "$rc" 2
+check_match "saying the broker lets it act only as pc1" "$out" "pc1's credential but --id is pc2: the broker lets it act only as pc1"
+out=$(w "$AGENT" install --config 'C:\cfg\x.conf' --nats-url "$NATS_URL" --auth-file 'C:\cfg\broken.auth' 2>&1); rc=$?
+check_eq "a broken .auth file: usage error" "$rc" 2
+check_match "named as such" "$out" "broken.auth is not an .auth file"
+out=$(w "$AGENT" install --config 'C:\cfg\x.conf' --nats-url "$NATS_URL" --auth-file 'C:\cfg\pc1.auth' --token t 2>&1); rc=$?
+check_eq "--auth-file with --token: usage error" "$rc" 2
+check "nothing written for the refused installs" test ! -e "$CD/x.conf"
+out=$(w "$AGENT" install --config 'C:\cfg\pc1.conf' --nats-url "$NATS_URL" --auth-file 'C:\cfg\pc1.auth' 2>&1); rc=$?
+check_eq "install --auth-file exits 0" "$rc" 0
+conf=$(tr -d '\r' <"$CD/pc1.conf")
+check_match "the config's id is the .auth user" "$conf" '^id = "pc1"'
+check_match "the config holds the user" "$conf" '^user = "pc1"'
+check_match "and the password" "$conf" "^password = \"$P1\""
+check_nomatch "the password is not printed" "$out" "$P1"
+# The agent with that config, in a console: it authenticates as pc1,
+# publishes its heartbeat and answers its ping; a call its rights do not
+# include is logged as what was refused and why, once per backoff.
+KDIR="$WINEPREFIX/drive_c/ProgramData/Kanade"
+wine "$AGENT" run --config 'C:\cfg\pc1.conf' >"$T_DIR/run-pc1.out" 2>&1 &
+RUN_PID=$!
+ok_ping=
+for _ in $(seq 1 60); do K ping pc1 --timeout 1s >/dev/null 2>&1 && { ok_ping=1; break; }; sleep 0.5; done
+check "the agent with its .auth answers the operator's ping" test -n "$ok_ping"
+sleep 4
+log=$(cat "$KDIR"/logs/agent.*.log 2>/dev/null | tr -d '\r')
+check_match "a refused call is logged as what and why" "$log" \
+    "opening bucket agent_config failed \(attempt 1\): stream info of KV_agent_config refused: this account may read only"
+n=$(printf '%s\n' "$log" | grep -c "stream info of KV_agent_config refused")
+check "once per backoff, not in a loop (at most 4 in about 5 s)" test "$n" -ge 1 -a "$n" -le 4
+kill -INT "$RUN_PID" 2>/dev/null; wait "$RUN_PID"
+w "$AGENT" uninstall >/dev/null 2>&1
 t_summary

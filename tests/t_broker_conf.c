@@ -114,6 +114,45 @@ static void t_conf(void)
     free(c);
 }
 
+static void t_explain(void)
+{
+    char o[400];
+    bcf_explain("$KV.agent_status.pc2", 0, "pc1", o, sizeof o);
+    TH_EQ_STR(o, "put agent_status/pc2 refused: this account may write only agent_status/pc1");
+    bcf_explain("$KV.agent_config.global", 0, "pc1", o, sizeof o);
+    TH_EQ_STR(o, "put agent_config/global refused: this account may write only agent_status/pc1");
+    bcf_explain("$JS.API.DIRECT.GET.KV_agent_config.$KV.agent_config.pcs.pc2", 0, "pc1", o, sizeof o);
+    TH_EQ_STR(o, "read agent_config/pcs.pc2 refused: this account may read only agent_config global, groups.* and pcs.pc1");
+    bcf_explain("$JS.API.DIRECT.GET.KV_agent_groups.$KV.agent_groups.pc2", 0, "pc1", o, sizeof o);
+    TH_EQ_STR(o, "read agent_groups/pc2 refused: this account may read only agent_groups/pc1");
+    bcf_explain("$JS.API.DIRECT.GET.KV_agent_status.$KV.agent_status.pc2", 0, "pc1", o, sizeof o);
+    TH_EQ_STR(o, "read agent_status/pc2 refused: this account may not read agent_status");
+    bcf_explain("$JS.API.STREAM.CREATE.KV_agent_config", 0, "pc1", o, sizeof o);
+    TH_EQ_STR(o, "create or change stream KV_agent_config refused: this account may not create buckets; the operator runs `kanade broker init`");
+    bcf_explain("$JS.API.STREAM.INFO.KV_agent_config", 0, "pc1", o, sizeof o);
+    TH_CHECK(strstr(o, "stream info of KV_agent_config refused") == o);
+    bcf_explain("$JS.API.CONSUMER.CREATE.KV_agent_config", 0, "pc1", o, sizeof o);
+    TH_CHECK(strstr(o, "consumer call CREATE.KV_agent_config refused: this account may not create") == o);
+    bcf_explain("$JS.API.STREAM.PURGE.KV_agent_config", 0, "pc1", o, sizeof o);
+    TH_CHECK(strstr(o, "JetStream call STREAM.PURGE.KV_agent_config refused") == o);
+    bcf_explain("$O.agent_releases.C.x", 0, "pc1", o, sizeof o);
+    TH_EQ_STR(o, "write to object store agent_releases refused: this account may not write objects");
+    bcf_explain("heartbeat.pc2", 0, "pc1", o, sizeof o);
+    TH_EQ_STR(o, "publish heartbeat.pc2 refused: this account may publish only heartbeat.pc1");
+    bcf_explain("agents.pc2.ping", 1, "pc1", o, sizeof o);
+    TH_CHECK(strstr(o, "subscribe to agents.pc2.ping refused: this account may subscribe only to its own ping (agents.pc1.ping)") == o);
+    bcf_explain("$KV.agent_rollouts.fail.1_0.pc2", 0, NULL, o, sizeof o);
+    TH_CHECK(strstr(o, "agent_rollouts/fail.<version>.<its own pc>") != NULL);
+    bcf_explain("foo", 0, "pc1", o, sizeof o);
+    TH_EQ_STR(o, "publish foo refused: this account has no right to that subject");
+    /* odd inputs: no crash, always terminated */
+    TH_EQ_INT(bcf_explain("$JS.API.DIRECT.GET.", 0, "", o, sizeof o) > 0, 1);
+    TH_EQ_INT(bcf_explain("$KV.", 0, "", o, sizeof o) > 0, 1);
+    TH_EQ_INT(bcf_explain(NULL, 0, NULL, o, 8), 7);
+    TH_EQ_INT((int)strlen(o), 7);
+    TH_EQ_INT(bcf_explain("x", 0, "", o, 0), 0);
+}
+
 static int main_(void)
 {
     TH_RUN(t_pcs);
@@ -121,6 +160,7 @@ static int main_(void)
     TH_RUN(t_password);
     TH_RUN(t_buckets);
     TH_RUN(t_conf);
+    TH_RUN(t_explain);
     return th_summary("t_broker_conf");
 }
 
