@@ -36,6 +36,13 @@ AGENT_OBJS = $(patsubst src/%.c,$(OBJ)/%.o,$(AGENT_SRC))
 CLI_OBJS   = $(patsubst src/%.c,$(OBJ)/%.o,$(CLI_SRC))
 HDRS = $(wildcard src/*.h)
 
+# The fleet page (kanade serve) is embedded as bytes. src/web_assets.h is
+# generated but checked in, so nmake.mak and build.bat need no shell;
+# tests/it_build.sh checks it is current.
+WEB_FILES = src/web/index.html src/web/app.css src/web/app.js
+src/web_assets.h: scripts/webgen.sh $(WEB_FILES)
+	bash scripts/webgen.sh $@ $(WEB_FILES)
+
 UNIT_PURE = $(patsubst tests/%.c,%,$(wildcard tests/t_*.c))
 UNIT_WIN  = $(patsubst tests/%.c,%,$(wildcard tests/w_*.c))
 FUZZERS   = $(patsubst tests/%.c,%,$(wildcard tests/fuzz_*.c))

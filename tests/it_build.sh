@@ -65,6 +65,8 @@ PY
 check_eq "nmake.mak and Makefile build the same sources" "$nm" "$gnu"
 orphans=$(for f in src/*.c; do grep -qw "$f" <<<"$gnu" || echo "$f"; done)
 check_eq "every src/*.c is in sources.mk" "$orphans" ""
+bash scripts/webgen.sh "$T_DIR/web_assets.h" src/web/index.html src/web/app.css src/web/app.js
+check "src/web_assets.h is current (make regenerates it from src/web/)" cmp -s "$T_DIR/web_assets.h" src/web_assets.h
 check "build.bat passes VERSION to nmake.mak" grep -q 'nmake /nologo /f nmake.mak VERSION=' build.bat
 
 # Layering (docs/design.md, "Modules and layers"): pure files include no
