@@ -14,4 +14,5 @@ WIN_SRC = src/win.c src/log.c src/tls.c src/nats_glue.c src/nats_api.c src/jetst
 AGENT_SRC = src/service.c src/update.c src/upd_state.c src/upd_swap.c src/agent.c src/agent_cfg.c src/agent_run.c
 
 # kanade.exe only.
-CLI_SRC = src/cli.c src/cli_util.c src/cli_release.c src/cli_rollout.c src/cli_fleet.c src/cli_js.c src/cli_broker.c src/cli_rollctl.c
+CLI_SRC = src/cli.c src/cli_util.c src/cli_release.c src/cli_rollout.c src/cli_fleet.c src/cli_js.c src/cli_broker.c src/cli_rollctl.c \
+	src/cli_serve.c src/http_server.c

@@ -25,6 +25,8 @@ have_cmd openssl || need_pkgs+=(openssl)
 have_cmd node || need_pkgs+=(nodejs)
 have_cmd npm || need_pkgs+=(npm)
 have_cmd python3 || need_pkgs+=(python3)
+have_cmd curl || need_pkgs+=(curl)
+have_cmd chromium || need_pkgs+=(chromium)    # the fleet page in headless Chromium (it_serve)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive

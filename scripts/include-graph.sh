@@ -46,13 +46,14 @@ done
 for m in $(mk_list CLI_SRC); do LAYER[$m]=cli; done
 
 # The layer of a project header: its module's, or by name for headers that
-# belong to several files (nats.h, nats_int.h, cli.h, upd_int.h).
+# belong to several files (nats.h, nats_int.h, cli.h, upd_int.h), or are
+# generated for one (web_assets.h: the fleet page, for cli_serve.c).
 header_layer() {
     local h=${1%.h}
     if [ -n "${LAYER[$h]:-}" ]; then echo "${LAYER[$h]}"; return; fi
     case $h in
         nats|nats_*) echo nats ;;
-        cli|cli_*) echo cli ;;
+        cli|cli_*|web_assets) echo cli ;;
         upd|upd_*|update|agent|agent_*) echo agent ;;
         *) echo unknown ;;
     esac

@@ -30,6 +30,7 @@ static const opt_def OPT_DEFS[] = {
     { "force", 0, 0 }, { "pcs", 1, 0 }, { "pc", 1, 0 }, { "groups", 1, 0 },
     { "group", 1, 0 }, { "global", 0, 0 }, { "jitter", 1, 0 }, { "stale", 1, 0 },
     { "set", 1, 0 }, { "add", 1, 0 }, { "remove", 1, 0 }, { "out", 1, 0 },
+    { "listen", 1, 0 }, { "web-token", 1, 0 },
 };
 
 typedef struct cli_cmd {
@@ -113,6 +114,17 @@ static const cli_cmd CMDS[] = {
       "A bucket that exists is never changed: each setting that differs is printed\n"
       "on its own line and the command exits 1. Running it again is harmless.\n"
       "Agents do not create buckets: run this once before the first agent starts.\n" },
+    { "serve", "[--listen 127.0.0.1:8080] [--web-token T] [--stale 90s]", " listen web-token stale ", 0, 0,
+      cli_cmd_serve, "serve the live fleet page and its JSON API over HTTP",
+      "Serves the fleet page (versions, update states, rollouts in progress,\n"
+      "failures, every agent) and the read-only JSON API of docs/api.md, kept live\n"
+      "from KV watches of agent_status, agent_groups and agent_config. Listens on\n"
+      "--listen (default 127.0.0.1:8080; port 0 picks a free one) and prints the\n"
+      "URL. Any address other than loopback needs --web-token (or KANADE_WEB_TOKEN):\n"
+      "the API then wants 'Authorization: Bearer <token>' and the page asks for it\n"
+      "once. (--token is the broker's token, as for every command.) --stale sets\n"
+      "when an agent counts as stale, as in 'agent status'. One line per request\n"
+      "on stderr: method, path, status, bytes, ms. Ctrl-C stops it.\n" },
     { "broker config", "--pcs FILE|a,b,c --out DIR", " pcs out ", 0, 0, cli_cmd_broker_config,
       "write a least-privilege nats-server.conf, the operator's and each pc's credentials",
       "Writes DIR/nats-server.conf (two accounts: FLEET holds JetStream and the\n"

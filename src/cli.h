@@ -9,6 +9,7 @@
 **   cli_fleet.c    status, agents, groups, ping
 **   cli_js.c       the JetStream helpers: obj list, kv get/put/del
 **   cli_rollctl.c  rollout status, resume and abort
+**   cli_serve.c    serve: the fleet page and JSON API (over http_server.c)
 **
 ** Every command returns a process exit code (CLI_OK ... CLI_UNREACH). Errors
 ** are printed as one stderr line where they are detected, so callers only
@@ -64,6 +65,7 @@ typedef struct cli_state {
     int nwords;                     /* positional words naming the command */
     int con_out, con_err;           /* stdout / stderr are interactive consoles */
     nats_conn *nc;                  /* opened by cli_connect, closed by wmain */
+    int reconnect;                  /* 1: cli_connect reconnects after a loss (serve) */
 } cli_state;
 extern cli_state cli_g;
 
@@ -138,6 +140,29 @@ int cli_kv_cas(kv_bucket *b, const char *bucket, const char *key, cli_cas_edit_f
                void *arg, char *out, size_t cap, cli_cas_result *res);
 int cli_valid_kv_key(const char *k);        /* NATS KV key rules; 1 = valid */
 
+/* ---- cli_fleet.c: one agent's status document (docs/design.md, Wire
+** contract), shared by agent status, agents, ping and serve */
+#define CLI_STALE_MS 90000          /* agent status --stale default */
+typedef struct cli_agent {
+    char pc_id[256];
+    char version[SCOPE_VERSION_MAX + 8], target[SCOPE_VERSION_MAX + 8];
+    char target_scope[128], exe_sha256[SHA256_DIGEST_STR_LEN + 8];
+    char state[32], hostname[256], error[512], at[40], quarantined[512];
+    int64_t at_ms;
+    int have_at;
+    int64_t percent;            /* update_percent, -1 when absent */
+    const char *raw;            /* the document (owned by the kv_entry) */
+    size_t raw_len;
+    int raw_ok;                 /* raw parsed as a JSON object */
+} cli_agent;
+/* Fills a from the document in en (a keeps pointers into en->value); one
+** that does not parse keeps the key, state "unknown" and an update_error. */
+void cli_agent_parse(const kv_entry *en, cli_agent *a);
+/* The staleness rule of agent status: no parsable "at", or older than stale_ms. */
+int cli_agent_stale(const cli_agent *a, int64_t stale_ms, int64_t now);
+/* failed, rolled_back or quarantined. */
+int cli_agent_problem(const cli_agent *a);
+
 /* ---- the commands, one file per family */
 int cli_cmd_publish(void);          /* cli_release.c */
 int cli_cmd_releases(void);
@@ -162,4 +187,7 @@ int cli_cmd_broker_init(void);
 int cli_cmd_rollout_status(void);
 int cli_cmd_rollout_resume(void);
 int cli_cmd_rollout_abort(void);
+
+/* ---- cli_serve.c: the fleet page and its API */
+int cli_cmd_serve(void);
 #endif

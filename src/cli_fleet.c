@@ -13,21 +13,8 @@
 #include "cli.h"
 #include "win.h"
 
-/* One agent's status document (heartbeat fields, docs/design.md, Wire contract + update state). */
-typedef struct agent_rec {
-    char pc_id[256];
-    char version[SCOPE_VERSION_MAX + 8], target[SCOPE_VERSION_MAX + 8];
-    char state[32], hostname[256], error[512], at[40], quarantined[512];
-    int64_t at_ms;
-    int have_at;
-    int64_t percent;            /* update_percent, -1 when absent */
-    const char *raw;            /* the document (owned by the cli_kv_list) */
-    size_t raw_len;
-    int raw_ok;                 /* raw parsed as a JSON object */
-} agent_rec;
-
 /* Fills a from the status document of key; an unparsable one keeps the key. */
-static void agent_parse(const kv_entry *en, agent_rec *a)
+void cli_agent_parse(const kv_entry *en, cli_agent *a)
 {
     json_tok tok[512];
     json_doc d;
@@ -45,10 +32,12 @@ static void agent_parse(const kv_entry *en, agent_rec *a)
     a->raw_ok = 1;
     json_get_str(&d, 0, "agent_version", a->version, sizeof a->version);
     json_get_str(&d, 0, "target_version", a->target, sizeof a->target);
+    json_get_str(&d, 0, "target_scope", a->target_scope, sizeof a->target_scope);
     if (json_get_str(&d, 0, "update_state", a->state, sizeof a->state) != JSON_OK || !a->state[0])
         snprintf(a->state, sizeof a->state, "unknown");
     json_get_str(&d, 0, "hostname", a->hostname, sizeof a->hostname);
     json_get_str(&d, 0, "update_error", a->error, sizeof a->error);
+    json_get_str(&d, 0, "exe_sha256", a->exe_sha256, sizeof a->exe_sha256);
     if (json_get_str(&d, 0, "at", a->at, sizeof a->at) == JSON_OK)
         a->have_at = win_parse_rfc3339(a->at, &a->at_ms) == 0;
     if (json_get_int(&d, 0, "update_percent", &a->percent) != JSON_OK) a->percent = -1;
@@ -67,14 +56,14 @@ static void agent_parse(const kv_entry *en, agent_rec *a)
 
 static int cmp_agent(const void *x, const void *y)
 {
-    return strcmp(((const agent_rec *)x)->pc_id, ((const agent_rec *)y)->pc_id);
+    return strcmp(((const cli_agent *)x)->pc_id, ((const cli_agent *)y)->pc_id);
 }
 
 /*
 ** Reads every agent_status document into *out (sorted by pc_id). The caller
 ** frees *out and then the list l, which owns the raw documents.
 */
-static int load_agents(cli_kv_list *l, agent_rec **out, size_t *n)
+static int load_agents(cli_kv_list *l, cli_agent **out, size_t *n)
 {
     kv_bucket *b = NULL;
     size_t i;
@@ -86,15 +75,15 @@ static int load_agents(cli_kv_list *l, agent_rec **out, size_t *n)
     kv_close(b);
     if (code != CLI_OK) return code;
     if ((*out = calloc(l->n + 1, sizeof **out)) == NULL) { cli_kv_list_free(l); return cli_fail(CLI_FAIL, "out of memory"); }
-    for (i = 0; i < l->n; i++) agent_parse(&l->v[i], &(*out)[i]);
+    for (i = 0; i < l->n; i++) cli_agent_parse(&l->v[i], &(*out)[i]);
     *n = l->n;
     qsort(*out, *n, sizeof **out, cmp_agent);
     return CLI_OK;
 }
 
-typedef struct agents_out { agent_rec *a; size_t n; } agents_out;
+typedef struct agents_out { cli_agent *a; size_t n; } agents_out;
 
-static void render_agent(json_w *w, const agent_rec *a)
+static void render_agent(json_w *w, const cli_agent *a)
 {
     int64_t now = win_unix_ms();
     json_w_obj_open(w);
@@ -123,7 +112,7 @@ static void render_agents(json_w *w, void *arg)
 int cli_cmd_agents(void)
 {
     cli_kv_list l;
-    agent_rec *a;
+    cli_agent *a;
     size_t n, i;
     int code, wid = 5, wv = 13, wt = 14, ws = 12;
     if ((code = load_agents(&l, &a, &n)) != CLI_OK) return code;
@@ -164,8 +153,8 @@ static int cmp_count(const void *x, const void *y)
     return strcmp(a->name, b->name);
 }
 
-/* Tallies field values (at offset off in agent_rec) into rows; returns the row count. */
-static int tally(const agent_rec *a, size_t n, size_t off, count_row *rows)
+/* Tallies field values (at offset off in cli_agent) into rows; returns the row count. */
+static int tally(const cli_agent *a, size_t n, size_t off, count_row *rows)
 {
     size_t i;
     int nr = 0, j;
@@ -180,18 +169,20 @@ static int tally(const agent_rec *a, size_t n, size_t off, count_row *rows)
     return nr;
 }
 
-static int is_problem(const agent_rec *a)
-{
-    return !strcmp(a->state, "failed") || !strcmp(a->state, "rolled_back") || !strcmp(a->state, "quarantined");
-}
-
-static int is_stale(const agent_rec *a, int64_t stale_ms, int64_t now)
+/* The one staleness rule, shared with kanade serve: no parsable "at", or
+** older than stale_ms. */
+int cli_agent_stale(const cli_agent *a, int64_t stale_ms, int64_t now)
 {
     return !a->have_at || now - a->at_ms > stale_ms;
 }
 
+int cli_agent_problem(const cli_agent *a)
+{
+    return !strcmp(a->state, "failed") || !strcmp(a->state, "rolled_back") || !strcmp(a->state, "quarantined");
+}
+
 typedef struct status_out {
-    agent_rec *a;
+    cli_agent *a;
     size_t n;
     count_row *versions, *states;
     int nv, ns;
@@ -219,11 +210,11 @@ static void render_status(json_w *w, void *arg)
     json_w_kstr(w, "stale_after", st);
     json_w_key(w, "stale");
     json_w_arr_open(w);
-    for (i = 0; i < s->n; i++) if (is_stale(&s->a[i], s->stale_ms, now)) render_agent(w, &s->a[i]);
+    for (i = 0; i < s->n; i++) if (cli_agent_stale(&s->a[i], s->stale_ms, now)) render_agent(w, &s->a[i]);
     json_w_arr_close(w);
     json_w_key(w, "problems");
     json_w_arr_open(w);
-    for (i = 0; i < s->n; i++) if (is_problem(&s->a[i])) render_agent(w, &s->a[i]);
+    for (i = 0; i < s->n; i++) if (cli_agent_problem(&s->a[i])) render_agent(w, &s->a[i]);
     json_w_arr_close(w);
     json_w_obj_close(w);
 }
@@ -249,9 +240,9 @@ static void print_counts(const char *title, const count_row *rows, int nr, int b
 int cli_cmd_status(void)
 {
     const char *sv = cli_opt_last("stale");
-    int64_t stale_ms = 90000, now;
+    int64_t stale_ms = CLI_STALE_MS, now;
     cli_kv_list l;
-    agent_rec *a;
+    cli_agent *a;
     size_t n, i;
     int code, nstale = 0, nprob = 0;
     count_row *rows;
@@ -271,8 +262,8 @@ int cli_cmd_status(void)
     so.stale_ms = stale_ms;
     so.versions = rows;
     so.states = rows + n + 1;
-    so.nv = tally(a, n, offsetof(agent_rec, version), so.versions);
-    so.ns = tally(a, n, offsetof(agent_rec, state), so.states);
+    so.nv = tally(a, n, offsetof(cli_agent, version), so.versions);
+    so.ns = tally(a, n, offsetof(cli_agent, state), so.states);
     now = win_unix_ms();
     if (cli_g.json) {
         code = cli_emit_json(render_status, &so);
@@ -284,17 +275,17 @@ int cli_cmd_status(void)
     cli_say("\n");
     print_counts("update states", so.states, so.ns, 0);
     scope_format_duration(stale_ms, st, sizeof st);
-    for (i = 0; i < n; i++) { nstale += is_stale(&a[i], stale_ms, now); nprob += is_problem(&a[i]); }
+    for (i = 0; i < n; i++) { nstale += cli_agent_stale(&a[i], stale_ms, now); nprob += cli_agent_problem(&a[i]); }
     cli_say("\nstale (no heartbeat for %s): %d\n", st, nstale);
     for (i = 0; i < n; i++) {
-        if (!is_stale(&a[i], stale_ms, now)) continue;
+        if (!cli_agent_stale(&a[i], stale_ms, now)) continue;
         cli_fmt_age(a[i].at_ms, a[i].have_at, age, sizeof age);
         cli_say("  %s  %s  last heartbeat %s%s (%s)\n", a[i].pc_id, a[i].version[0] ? a[i].version : "-",
                 age, a[i].have_at ? " ago" : "", a[i].at[0] ? a[i].at : "no time");
     }
     cli_say("\nfailed, rolled back or quarantined: %d\n", nprob);
     for (i = 0; i < n; i++) {
-        if (!is_problem(&a[i])) continue;
+        if (!cli_agent_problem(&a[i])) continue;
         cli_say("  %s  %s  %s -> %s: %s%s%s\n", a[i].pc_id, a[i].state, a[i].version[0] ? a[i].version : "-",
                 a[i].target[0] ? a[i].target : "-", a[i].error[0] ? a[i].error : "(no update_error)",
                 a[i].quarantined[0] ? "; quarantined: " : "", a[i].quarantined);
@@ -454,7 +445,7 @@ int cli_cmd_ping(void)
     LARGE_INTEGER f, t0, t1;
     nats_msg *m = NULL;
     kv_entry fake;
-    agent_rec a;
+    cli_agent a;
     ping_out po;
     int rc, code;
     if (!scope_valid_id(pc)) return cli_usage("'%s' is not a valid pc_id (letters, digits, '_' and '-')", pc);
@@ -478,7 +469,7 @@ int cli_cmd_ping(void)
     snprintf(fake.key, sizeof fake.key, "%s", pc);
     fake.value = m->data;
     fake.len = m->len;
-    agent_parse(&fake, &a);
+    cli_agent_parse(&fake, &a);
     if (!a.raw_ok) {
         nats_msg_free(m);
         return cli_fail(CLI_FAIL, "%s answered with something that is not a JSON heartbeat", pc);

@@ -257,7 +257,7 @@ int cli_connect(void)
     o.key_file = nz(cli_g.key);
     o.name = "kanade-cli";
     o.connect_timeout_ms = (int)(cli_g.timeout_ms ? cli_g.timeout_ms : CLI_DEFAULT_TIMEOUT_MS);
-    o.no_reconnect = 1;
+    o.no_reconnect = !cli_g.reconnect;
     rc = nats_connect(&o, &cli_g.nc, err, sizeof err);
     if (rc == NATS_OK) return CLI_OK;
     cli_g.nc = NULL;

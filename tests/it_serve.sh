@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# it_serve.sh — `kanade serve` under Wine against a real nats-server: the
+# JSON API checked field by field against 1,000 agent_status documents
+# written by tests/tool_statusfill.c, Server-Sent Events from KV watches,
+# hostile clients, the token, and the page itself in headless Chromium
+# (tests/web_page.js), which leaves a screenshot in test-logs/fleet.png.
+# The client side is tests/serve_client.py (plain sockets).
+source "$(dirname "$0")/lib.sh"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+K="$BUILD/kanade.exe"
+FILL="$BUILD/wtest/tool_statusfill.exe"
+for f in "$K" "$FILL"; do
+    [ -x "$f" ] || { bad "missing $f (run make units)"; t_summary; exit 1; }
+done
+PYC="python3 $ROOT/tests/serve_client.py"
+
+# pycheck ARGS...: runs serve_client.py and counts its OK/BAD lines.
+pycheck() {
+    local line
+    while IFS= read -r line; do
+        case $line in
+            OK\ *) ok "${line#OK }" ;;
+            BAD\ *) bad "${line#BAD }" ;;
+            *) echo "  $line" ;;
+        esac
+    done < <($PYC "$@" 2>&1)
+}
+
+# serve_start NAME ARGS...: starts kanade serve in the background; sets
+# PORT from the URL it prints (empty when it did not come up).
+serve_start() {
+    local name=$1 i; shift
+    wine "$K" serve --server "$NATS_URL" "$@" >"$T_DIR/$name.out" 2>"$T_DIR/$name.err" &
+    T_PIDS+=("$!")
+    PORT=
+    for i in $(seq 1 300); do
+        PORT=$(tr -d '\r' <"$T_DIR/$name.out" | sed -nE 's#.*http://[^ ]*:([0-9]+)/.*#\1#p' | head -n 1)
+        [ -n "$PORT" ] && return 0
+        sleep 0.1
+    done
+}
+
+nats_start
+wine_prefix
+
+echo "== usage errors"
+wine "$K" serve --server "$NATS_URL" --listen 0.0.0.0:0 >"$T_DIR/o" 2>"$T_DIR/e"
+check_eq "a non-loopback --listen without a token is a usage error" "$?" 2
+check_match "  and says to set a token" "$(tr -d '\r' <"$T_DIR/e")" "not a loopback address: set --web-token"
+wine "$K" serve --server "$NATS_URL" --listen localhost:80x >"$T_DIR/o" 2>"$T_DIR/e"
+check_eq "a malformed --listen is a usage error" "$?" 2
+wine "$K" serve --server "$NATS_URL" --web-token "a b" >"$T_DIR/o" 2>"$T_DIR/e"
+check_eq "a token with a space is a usage error" "$?" 2
+wine "$K" serve --server "nats://127.0.0.1:1" --listen 127.0.0.1:0 >"$T_DIR/o" 2>"$T_DIR/e"
+check_eq "an unreachable broker exits 4" "$?" 4
+
+echo "== 1,000 agents"
+wine "$FILL" "$NATS_URL" fill 1000 2>"$T_DIR/fill.err" | tr -d '\r' >"$T_DIR/fleet.tsv"
+check_eq "tool_statusfill wrote 1,000 status documents" "$(wc -l <"$T_DIR/fleet.tsv")" 1000
+
+serve_start serve --listen 127.0.0.1:0 --stale 10m
+check "kanade serve prints the URL it serves on" test -n "$PORT"
+for i in $(seq 1 100); do
+    [ "$(curl -s "http://127.0.0.1:$PORT/healthz")" = ok ] && break
+    sleep 0.2
+done
+check_eq "/healthz says ok once the broker is reached" "$(curl -s "http://127.0.0.1:$PORT/healthz")" ok
+pycheck agents "$PORT" "$T_DIR/fleet.tsv"
+
+echo "== page, headers, releases, config"
+page=$(curl -s -D "$T_DIR/h" "http://127.0.0.1:$PORT/")
+check_match "/ is the embedded page" "$page" "<title>Kanade fleet</title>"
+check_match "  with a strict Content-Security-Policy" "$(tr -d '\r' <"$T_DIR/h")" \
+    "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'"
+check_match "  and nosniff" "$(tr -d '\r' <"$T_DIR/h")" "X-Content-Type-Options: nosniff"
+check_nomatch "the page loads nothing from outside" "$page$(curl -s "http://127.0.0.1:$PORT/app.js")$(curl -s "http://127.0.0.1:$PORT/app.css")" "https?://"
+check_eq "HEAD / has no body" "$(curl -s -I "http://127.0.0.1:$PORT/" -o /dev/null -w '%{http_code} %{size_download}')" "200 0"
+check_eq "an unknown path is a 404" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/etc/passwd")" 404
+check_eq "no releases yet" "$(curl -s "http://127.0.0.1:$PORT/api/releases")" '{"releases":[]}'
+wine "$K" --server "$NATS_URL" agent publish "$BUILD/kanade-agent.exe" >/dev/null 2>&1
+rel=$(curl -s "http://127.0.0.1:$PORT/api/releases")
+ver=$(cat "$ROOT/VERSION")
+size=$(stat -c %s "$BUILD/kanade-agent.exe")
+digest="SHA-256=$(openssl dgst -sha256 -binary "$BUILD/kanade-agent.exe" | base64 | tr '+/' '-_')"
+check_eq "/api/releases: version, size, digest of the published build" \
+    "$(printf '%s' "$rel" | python3 -c 'import json,sys; r=json.load(sys.stdin)["releases"][0]; print(r["version"], r["size"], r["digest"], r["signing_key_id"], bool(r["published"]))')" \
+    "$ver $size $digest None True"
+wine "$K" --server "$NATS_URL" jetstream kv put agent_config global '{"target_version":"0.3.0","target_version_jitter":"5m"}' >/dev/null 2>&1
+wine "$K" --server "$NATS_URL" jetstream kv put agent_config groups.canary '{"target_version":"0.4.0"}' >/dev/null 2>&1
+sleep 1
+cfg=$(curl -s "http://127.0.0.1:$PORT/api/config")
+check_eq "/api/config: the global target and every scope" \
+    "$(printf '%s' "$cfg" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["global_target"], [(s["scope"], s["target_version"], s["value"].get("target_version_jitter"), s["valid"]) for s in d["scopes"]])')" \
+    "0.3.0 [('global', '0.3.0', '5m', True), ('groups.canary', '0.4.0', None, True)]"
+
+echo "== live events"
+now=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
+pycheck sse "$PORT" agent_status sse-marker-1 "" wine "$FILL" "$NATS_URL" put agent_status pc-0002 \
+    "{\"pc_id\":\"pc-0002\",\"at\":\"$now\",\"agent_version\":\"0.3.0\",\"hostname\":\"HOST-0002\",\"update_state\":\"failed\",\"update_error\":\"sse-marker-1\"}"
+pycheck sse "$PORT" agent_config '"target_version":"0.5.0"' "" wine "$FILL" "$NATS_URL" put agent_config global '{"target_version":"0.5.0"}'
+pycheck sse "$PORT" agent_status '"deleted":true' "" wine "$K" --server "$NATS_URL" jetstream kv del agent_status pc-0999
+check_eq "a deleted agent is gone from /api/agents" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/agents/pc-0999")" 404
+
+echo "== hostile clients"
+pycheck hostile "$PORT"
+
+echo "== the page in headless Chromium"
+mkdir -p "$BUILD/test-logs"
+now=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
+node --experimental-websocket "$ROOT/tests/web_page.js" "http://127.0.0.1:$PORT/" "$BUILD/test-logs/fleet.png" pc-0005 page-live-marker -- \
+    wine "$FILL" "$NATS_URL" put agent_status pc-0005 \
+    "{\"pc_id\":\"pc-0005\",\"at\":\"$now\",\"agent_version\":\"0.3.0\",\"hostname\":\"HOST-0005\",\"target_version\":\"0.5.0\",\"update_state\":\"rolled_back\",\"update_error\":\"page-live-marker\"}" \
+    >"$T_DIR/page.json" 2>"$T_DIR/page.err"
+page=$(cat "$T_DIR/page.json")
+echo "  $page" | head -c 1500; echo
+pg() { printf '%s' "$page" | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null; }
+check_eq "the page shows the first 100 agent rows" "$(pg "d['before']['rows'], d['before']['first_pc'], d['before']['count']")" "100 pc-0000 999 of 999"
+check_eq "the version bar has a segment per version" "$(pg "d['before']['bar_segments'], d['before']['versions']")" "3 ['0.1.0 (333)', '0.2.0 (333)', '0.3.0 (333)']"
+check_match "the global target is shown" "$(pg "d['before']['global_target']")" "^0\.5\.0$"
+check_match "rollout progress for 0.3.0" "$(pg "d['before']['rollouts']")" "0\.3\.0: [0-9]+ done, [0-9]+ pending, [0-9]+ failed, [0-9]+ rolled back, [0-9]+ quarantined of 79[0-9]"
+check "  drawn as a bar" test "$(pg "d['before']['rollout_bars']")" -ge 3
+check_eq "stale agents are marked" "$(pg "d['before']['stale_rows']")" 11
+check_eq "the page says it is live" "$(pg "d['before']['live']")" live
+check_match "a status change shows without a reload" "$(pg "d['no_reload'], d['after']['row_text']")" "^True .*rolled_back.*page-live-marker"
+check_match "  and moves the rollout bar" "$(pg "d['after']['rollouts']")" "0\.5\.0: 0 done, 0 pending, 0 failed, 1 rolled back"
+ms=$(pg "d['change_shown_after_ack_ms']")
+check "  within 2 s of the broker's ack ($ms ms)" test "${ms:-99999}" -lt 2000
+fr=$(pg "d['first_render_ms']")
+check "first render of 1,000 agents within 10 s ($fr ms; the 1 s goal is measured in bench/serve.sh)" test "${fr:-99999}" -lt 10000
+check "the screenshot is in test-logs/fleet.png" test -s "$BUILD/test-logs/fleet.png"
+
+echo "== token"
+export KANADE_WEB_TOKEN=s3cret-Token
+serve_start tok --listen 0.0.0.0:0
+unset KANADE_WEB_TOKEN
+check "with a token, serve listens on 0.0.0.0" test -n "$PORT"
+for i in $(seq 1 100); do
+    [ "$(curl -s "http://127.0.0.1:$PORT/healthz")" = ok ] && break
+    sleep 0.2
+done
+code=$(curl -s -D "$T_DIR/h" -o "$T_DIR/b" -w '%{http_code}' "http://127.0.0.1:$PORT/api/agents")
+check_eq "without the token /api/agents is a 401" "$code" 401
+check_match "  that asks for a bearer token" "$(tr -d '\r' <"$T_DIR/h")" "WWW-Authenticate: Bearer"
+check_eq "a wrong token is a 401" "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cret-Tokem' "http://127.0.0.1:$PORT/api/agents")" 401
+check_eq "the query token is refused outside /api/events" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/agents?token=s3cret-Token")" 401
+check_eq "the right token answers" "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cret-Token' "http://127.0.0.1:$PORT/api/agents")" 200
+check_eq "the page itself needs no token (it asks for one)" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/")" 200
+check_eq "/api/events without the token is a 401" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/events")" 401
+pycheck sse "$PORT" agent_status sse-marker-2 s3cret-Token wine "$FILL" "$NATS_URL" put agent_status pc-0004 \
+    "{\"pc_id\":\"pc-0004\",\"at\":\"$now\",\"agent_version\":\"0.3.0\",\"hostname\":\"HOST-0004\",\"update_state\":\"failed\",\"update_error\":\"sse-marker-2\"}"
+check_eq "a normal request after the refusals answers" "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cret-Token' "http://127.0.0.1:$PORT/api/rollouts")" 200
+
+echo "== request log"
+log=$(tr -d '\r' <"$T_DIR/serve.err")
+check_match "one stderr line per request: method, path, status, bytes, ms" "$log" "serve: GET /api/agents 200 [0-9]{6,} [0-9]+ms"
+check_match "  refused requests too" "$log" "serve: - - 431 [0-9]+ [0-9]+ms"
+check_match "  and the connections past the limit" "$log" "serve: - - 503 32 0ms"
+
+t_summary
