@@ -271,6 +271,24 @@ static void serve_conn(hs_conn *c)
     free(r);
 }
 
+/* Reads and drops input until the peer closes or wait_ms pass. */
+static void drain(SOCKET sock, int wait_ms)
+{
+    uint64_t deadline = win_tick_ms() + (uint64_t)wait_ms;
+    char junk[4096];
+    for (;;) {
+        fd_set rd;
+        struct timeval tv;
+        uint64_t now = win_tick_ms();
+        if (now >= deadline) return;
+        FD_ZERO(&rd);
+        FD_SET(sock, &rd);
+        tv.tv_sec = (long)((deadline - now) / 1000);
+        tv.tv_usec = (long)((deadline - now) % 1000) * 1000;
+        if (select(0, &rd, NULL, NULL, &tv) <= 0 || recv(sock, junk, sizeof junk, 0) <= 0) return;
+    }
+}
+
 static unsigned __stdcall conn_main(void *arg)
 {
     hs_conn *c = arg;
@@ -282,8 +300,12 @@ static unsigned __stdcall conn_main(void *arg)
     ** the body until the client's delayed ACK of the head. */
     setsockopt(c->sock, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
     serve_conn(c);
-    /* Graceful close: the client reads the whole answer before the FIN. */
+    /* Graceful close: the answer, then the FIN. What the client still sends
+    ** is read and dropped for a moment, since closing with unread bytes
+    ** sends a reset that can destroy the answer before the client reads it
+    ** (a 431 while it is still sending its oversized head). */
     shutdown(c->sock, SD_SEND);
+    drain(c->sock, 1000);
     EnterCriticalSection(&s->mu);
     s->slots[c->slot] = INVALID_SOCKET;
     LeaveCriticalSection(&s->mu);

@@ -3,7 +3,7 @@
 // first render, runs a command that changes an agent's status, waits for
 // the page to show it without a reload, and saves a screenshot.
 //
-//   node --experimental-websocket tests/web_page.js URL PNG PC MARKER -- CMD ARGS...
+//   node --experimental-websocket tests/web_page.js URL PNG PC MARKER [-- CMD ARGS...]
 //
 // Prints one JSON object with what it saw. --dump-dom with
 // --virtual-time-budget cannot do this: virtual time never advances while a
@@ -15,7 +15,8 @@ const os = require('os');
 const path = require('path');
 
 const [url, png, pc, marker] = process.argv.slice(2, 6);
-const cmd = process.argv.slice(process.argv.indexOf('--') + 1);
+// Without "-- CMD", only the first render is measured (bench/serve.sh).
+const cmd = process.argv.indexOf('--') > 0 ? process.argv.slice(process.argv.indexOf('--') + 1) : [];
 const out = {};
 const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'kanade-chromium-'));
 const chrome = spawn('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--remote-debugging-port=0',
@@ -106,6 +107,11 @@ async function main() {
     row_text: (document.querySelector('#agent-rows tr[data-pc="${pc}"]') || {}).textContent || ''
   }))()`;
   out.before = await evalJs(snap);
+  if (!cmd.length) {
+    const shot = await send('Page.captureScreenshot', { format: 'png' }, sessionId);
+    fs.writeFileSync(png, Buffer.from(shot.data, 'base64'));
+    return finish(0);
+  }
   // A mark that a reload would wipe.
   await evalJs('window.__kanadeNoReload = 1');
   const tc = Date.now();
