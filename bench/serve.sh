@@ -31,6 +31,7 @@ trap 'kill $spid $npid 2>/dev/null; wait $npid 2>/dev/null; wineserver -k 2>/dev
 for i in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
 URL="nats://127.0.0.1:$port"
 
+wine "$K" --server "$URL" broker init >"$W/init.out" 2>&1 || { cat "$W/init.out"; exit 1; }
 t0=$(date +%s)
 wine "$FILL" "$URL" fill "$AGENTS" >/dev/null 2>"$W/fill.err" || { cat "$W/fill.err"; exit 1; }
 echo "wrote $AGENTS status documents in $(( $(date +%s) - t0 )) s"

@@ -55,6 +55,8 @@ wine "$K" serve --server "nats://127.0.0.1:1" --listen 127.0.0.1:0 >"$T_DIR/o" 2
 check_eq "an unreachable broker exits 4" "$?" 4
 
 echo "== 1,000 agents"
+wine "$K" --server "$NATS_URL" broker init >"$T_DIR/init.out" 2>&1
+check_eq "kanade broker init creates the buckets" "$?" 0
 wine "$FILL" "$NATS_URL" fill 1000 2>"$T_DIR/fill.err" | tr -d '\r' >"$T_DIR/fleet.tsv"
 check_eq "tool_statusfill wrote 1,000 status documents" "$(wc -l <"$T_DIR/fleet.tsv")" 1000
 

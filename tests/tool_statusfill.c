@@ -56,19 +56,14 @@ static int doc_for(int i, int64_t now, char *out, size_t cap, char *groups, size
     return w.err;
 }
 
-/* Binds, or creates the bucket with the configuration of docs/design.md
-** (Wire contract), so the fleet can be written before anything else ran. */
+/* The buckets must exist (kanade broker init), as for the agents. */
 static int open_bucket(nats_conn *c, const char *name, kv_bucket **b)
 {
     js_err e;
-    kv_config cfg;
     int rc;
     memset(&e, 0, sizeof e);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.bucket = name;
-    cfg.history = strcmp(name, "agent_status") ? 5 : 1;
-    cfg.max_age_ns = strcmp(name, "agent_status") ? 0 : 86400LL * 1000000000LL;
-    if ((rc = kv_open(c, &cfg, b, &e)) != NATS_OK) fprintf(stderr, "open %s: %s %s\n", name, nats_strerror(rc), e.desc);
+    if ((rc = kv_bind(c, name, b, &e)) != NATS_OK)
+        fprintf(stderr, "bind %s: %s %s (run kanade broker init first)\n", name, nats_strerror(rc), e.desc);
     return rc;
 }
 
