@@ -22,6 +22,7 @@
 #include "agent_run.h"
 #include "broker_conf.h"
 #include "conf.h"
+#include "fsec.h"
 #include "log.h"
 #include "scope.h"
 #include "service.h"
@@ -34,12 +35,6 @@
 #define EXIT_USAGE 2
 
 #define PATH_U8 (WIN_PATH_MAX * 3)   /* a UTF-8 path buffer */
-
-/* Folders: SYSTEM and Administrators only, inherited by what is created
-** inside; P = protected, so nothing from %ProgramData% leaks in. Files get
-** the same two entries without the (meaningless) inheritance flags. */
-#define SDDL_DIR  L"D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
-#define SDDL_FILE L"D:P(A;;FA;;;SY)(A;;FA;;;BA)"
 
 static const char usage_text[] =
     "usage: kanade-agent <command> [options]\n"
@@ -173,35 +168,22 @@ static int config_path(const char *given, char *out, size_t cap)
     return snprintf(out, cap, "%s\\config\\agent.conf", root) >= (int)cap;
 }
 
-/* Replaces the DACL of path with `sddl`'s, protected from inheritance.
-** Returns 0, or 1 with the error recorded. */
-static int secure_path(const char *path, const wchar_t *sddl)
+/*
+** 1 after printing why, when path exists and another account than SYSTEM,
+** Administrators (or this administrator) owns it: whoever created
+** %ProgramData%\Kanade before install, or after a purge, may have planted
+** a config, an update job or a helper copy the service would trust.
+*/
+static int foreign_owner(const char *cmd, const char *path)
 {
-    wchar_t wp[WIN_PATH_MAX];
-    PSECURITY_DESCRIPTOR sd = NULL;
-    PACL dacl = NULL;
-    BOOL present = FALSE, defaulted = FALSE;
-    DWORD rc;
-    if (win_to_wide(path, wp, WIN_PATH_MAX) != 0) return 1;
-    if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(sddl, SDDL_REVISION_1, &sd, NULL)) {
-        win_err("ConvertStringSecurityDescriptorToSecurityDescriptorW", path);
-        return 1;
-    }
-    if (!GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted) || !present) {
-        win_err("GetSecurityDescriptorDacl", path);
-        LocalFree(sd);
-        return 1;
-    }
-    rc = SetNamedSecurityInfoW(wp, SE_FILE_OBJECT,
-                               DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
-                               NULL, NULL, dacl, NULL);
-    LocalFree(sd);
-    if (rc != ERROR_SUCCESS) {
-        SetLastError(rc);
-        win_err("SetNamedSecurityInfoW", path);
-        return 1;
-    }
-    return 0;
+    char who[300];
+    int rc = fsec_owner_untrusted(path, who, sizeof who);
+    if (rc == 0) return 0;
+    if (rc < 0) fprintf(stderr, "kanade-agent %s: cannot read the owner of %s: %s\n", cmd, path, win_last_error());
+    else fprintf(stderr, "kanade-agent %s: %s is owned by %s, not SYSTEM or Administrators: "
+                 "another account may have put files in it; delete it (or take ownership) "
+                 "and try again\n", cmd, path, who);
+    return 1;
 }
 
 /* The folder part of path (up to the last backslash) into out. */
@@ -424,15 +406,27 @@ static int cmd_install(const args *a)
         && plaintext_refused(o_url, o_ca != NULL))
         return EXIT_USAGE;
 
-    /* 1. Folders. config and data hold credentials and update state. */
+    /* 1. Folders: nothing is adopted from another owner, and everything is
+    ** created with its final owner and ACL (the root protected, so nothing
+    ** from %ProgramData%, where Users may create folders, leaks in). config
+    ** and data hold credentials and update state; logs are readable. */
+    if (dir_of(exe, sub, sizeof sub), foreign_owner("install", sub) || foreign_owner("install", root))
+        return EXIT_FAIL;
     for (i = 0; i < 3; i++) {
+        if (snprintf(sub, sizeof sub, "%s\\%s", root, subdirs[i]) >= (int)sizeof sub) return EXIT_FAIL;
+        if (foreign_owner("install", sub)) return EXIT_FAIL;
+    }
+    if (foreign_owner("install", cfg)) return EXIT_FAIL;
+    if (win_mkdirs(root) != 0 || fsec_apply(root, FSEC_SDDL_READABLE) != 0) {
+        fprintf(stderr, "kanade-agent install: cannot create %s owned by Administrators: %s\n",
+                root, win_last_error());
+        return EXIT_FAIL;
+    }
+    for (i = 0; i < 3; i++) {
+        const wchar_t *sddl = i < 2 ? FSEC_SDDL_PRIVATE : FSEC_SDDL_READABLE;
         snprintf(sub, sizeof sub, "%s\\%s", root, subdirs[i]);
-        if (win_mkdirs(sub) != 0) {
-            fprintf(stderr, "kanade-agent install: cannot create %s: %s\n", sub, win_last_error());
-            return EXIT_FAIL;
-        }
-        if (i < 2 && secure_path(sub, SDDL_DIR) != 0) {
-            fprintf(stderr, "kanade-agent install: cannot restrict %s to SYSTEM and "
+        if (fsec_mkdir(sub, sddl) != 0 || fsec_apply(sub, sddl) != 0) {
+            fprintf(stderr, "kanade-agent install: cannot create %s for SYSTEM and "
                     "Administrators: %s\n", sub, win_last_error());
             return EXIT_FAIL;
         }
@@ -453,7 +447,7 @@ static int cmd_install(const args *a)
     } else if (o_url || o_id || o_ca || o_token || o_auth) {
         printf("note: %s exists and was kept; --force-config rewrites it\n", cfg);
     }
-    if (secure_path(cfg, SDDL_FILE) != 0) {
+    if (fsec_apply(cfg, FSEC_SDDL_FILE) != 0) {
         fprintf(stderr, "kanade-agent install: cannot restrict %s to SYSTEM and "
                 "Administrators: %s\n", cfg, win_last_error());
         return EXIT_FAIL;

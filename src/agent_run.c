@@ -40,6 +40,7 @@
 #include "agent_cfg.h"
 #include "broker_conf.h"
 #include "conf.h"
+#include "fsec.h"
 #include "json.h"
 #include "kv.h"
 #include "log.h"
@@ -79,6 +80,7 @@ typedef struct agent {
     char exe_digest[SHA256_DIGEST_STR_LEN];
     char data_dir[WIN_PATH_MAX * 3];
     char log_dir[WIN_PATH_MAX * 3];
+    HANDLE instance_lock;         /* data\agent.lock, held for the process's life */
     char url_shown[sizeof ((conf *)0)->nats_url + 64];  /* nats_url, credentials redacted */
     const char *transport;        /* "tls" or "plaintext", for the fleet view */
 
@@ -188,6 +190,62 @@ int arun_load_config(const char *path, conf *c, char *pc_id, char *err, size_t e
         return ARUN_EXIT_CONFIG;
     }
     return 0;
+}
+
+/* ---- folder ownership ------------------------------------------------- */
+
+/*
+** The tree the service trusts, checked and created before anything is
+** written into it: the exe's folder, %ProgramData%\Kanade, its config and
+** data folders, the helper copy's folder and the config file must be owned
+** by SYSTEM or Administrators (or this process's account); otherwise 1 with
+** the first foreign one in err, and nothing is written. Then the root and
+** data are created with their own ACL when missing, never one inherited
+** from %ProgramData% (where Users may create folders): `run` on a host
+** without `install` gets the same protection.
+*/
+static int secure_tree(const agent *a, const char *root, const char *config_path,
+                       char *err, size_t cap)
+{
+    char paths[6][WIN_PATH_MAX * 3], who[300];
+    const char *slash = strrchr(a->exe_path, '\\');
+    int i, n = 0, rc;
+    if (slash && (size_t)(slash - a->exe_path) < sizeof paths[0])
+        snprintf(paths[n++], sizeof paths[0], "%.*s", (int)(slash - a->exe_path), a->exe_path);
+    snprintf(paths[n++], sizeof paths[0], "%s", root);
+    snprintf(paths[n++], sizeof paths[0], "%s\\config", root);
+    snprintf(paths[n++], sizeof paths[0], "%s", a->data_dir);
+    snprintf(paths[n++], sizeof paths[0], "%s\\updater", a->data_dir);
+    snprintf(paths[n++], sizeof paths[0], "%s", config_path);
+    for (i = 0; i < n; i++) {
+        rc = fsec_owner_untrusted(paths[i], who, sizeof who);
+        if (rc < 0) { snprintf(err, cap, "cannot read the owner of %s: %s", paths[i], win_last_error()); return 1; }
+        if (rc > 0) {
+            snprintf(err, cap, "%s is owned by %s, not SYSTEM or Administrators: refusing to "
+                     "run from or write into it (delete it or take ownership, then reinstall)",
+                     paths[i], who);
+            return 1;
+        }
+    }
+    if (fsec_mkdir(root, FSEC_SDDL_READABLE) != 0 || fsec_mkdir(a->data_dir, FSEC_SDDL_PRIVATE) != 0) {
+        snprintf(err, cap, "cannot create %s for SYSTEM and Administrators: %s", a->data_dir, win_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+/* A warning for every TLS file that a non-administrator may replace: a
+** swapped CA lets them impersonate the broker, a swapped key the agent. */
+static void warn_weak_files(const conf *c)
+{
+    const char *files[3] = { c->ca_file, c->cert_file, c->key_file };
+    static const char *const what[3] = { "[tls] ca_file", "[tls] cert_file", "[tls] key_file" };
+    char who[300];
+    int i;
+    for (i = 0; i < 3; i++)
+        if (files[i][0] && fsec_writable_by_others(files[i], who, sizeof who) > 0)
+            log_event(LOG_WARN, "%s %s may be changed by %s (not SYSTEM or Administrators): "
+                      "restrict it to SYSTEM and Administrators", what[i], files[i], who);
 }
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -721,12 +779,71 @@ static void run_loop(agent *a)
 }
 
 /* Opens the log; a bad config is reported in it (and in the Event Log). */
-static int start_logs(agent *a, int keep_days, int echo)
+/*
+** One agent per data folder. `run` in a console and the service share
+** data\ (the verified download, update-state.json, update.json): a second
+** agent would delete the first one's download or rewrite its state. The
+** lock is data\agent.lock opened with no sharing for the process's life;
+** the OS drops it when the process ends, so a crash never leaves it stale,
+** and only SYSTEM and Administrators may create files in data\, so no
+** other account can hold it to keep the agent out.
+*/
+static int hold_instance_lock(agent *a, char *err, size_t cap)
 {
-    char pd[WIN_PATH_MAX * 3];
-    if (win_program_data(pd, sizeof pd) != 0) return 1;
-    snprintf(a->log_dir, sizeof a->log_dir, "%s\\Kanade\\logs", pd);
-    snprintf(a->data_dir, sizeof a->data_dir, "%s\\Kanade\\data", pd);
+    char path[sizeof a->data_dir + 16];
+    wchar_t wp[WIN_PATH_MAX];
+    if (snprintf(path, sizeof path, "%s\\agent.lock", a->data_dir) >= (int)sizeof path
+        || win_to_wide(path, wp, WIN_PATH_MAX) != 0) {
+        snprintf(err, cap, "data folder path too long: %s", a->data_dir);
+        return 1;
+    }
+    a->instance_lock = CreateFileW(wp, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_ALWAYS,
+                                   FILE_ATTRIBUTE_NORMAL, NULL);
+    if (a->instance_lock != INVALID_HANDLE_VALUE) return 0;
+    a->instance_lock = NULL;
+    if (GetLastError() == ERROR_SHARING_VIOLATION) {
+        snprintf(err, cap, "another kanade-agent (the service, or `run` in another console) is "
+                 "using %s: stop it first", a->data_dir);
+    } else {
+        win_err("CreateFileW", path);
+        snprintf(err, cap, "cannot open %s: %s", path, win_last_error());
+    }
+    return 1;
+}
+
+/* Ends arun_body: closes the log, drops the instance lock, frees the agent. */
+static int finish(agent *a, int exit_code)
+{
+    log_close();
+    if (a->instance_lock) CloseHandle(a->instance_lock);
+    free(a);
+    return exit_code;
+}
+
+/*
+** Paths, the tree check, the instance lock and the log. A foreign-owned
+** tree or a second agent gets no log file: the refusal goes to the Event
+** Log (and the console), and 2 is returned.
+*/
+static int start_logs(agent *a, const char *config_path, int keep_days, int echo,
+                      char *err, size_t cap)
+{
+    char root[WIN_PATH_MAX * 3];
+    err[0] = 0;
+    if (win_exe_path(a->exe_path, sizeof a->exe_path) != 0) a->exe_path[0] = 0;
+    if (win_program_data(root, sizeof root) != 0
+        || snprintf(a->log_dir, sizeof a->log_dir, "%s\\Kanade\\logs", root) >= (int)sizeof a->log_dir
+        || snprintf(a->data_dir, sizeof a->data_dir, "%s\\Kanade\\data", root) >= (int)sizeof a->data_dir
+        || strlen(root) + 8 >= sizeof root) {
+        snprintf(err, cap, "%%ProgramData%% is unknown or too long");
+        log_open(NULL, 0, echo);
+        return 2;
+    }
+    strncat(root, "\\Kanade", sizeof root - strlen(root) - 1);
+    if (secure_tree(a, root, config_path, err, cap) != 0 || hold_instance_lock(a, err, cap) != 0) {
+        log_open(NULL, 0, echo);
+        return 2;
+    }
     return log_open(a->log_dir, keep_days, echo);
 }
 
@@ -758,13 +875,20 @@ int arun_body(void *arg)
     acfg_init(&a->groups, "");
 
     rc = arun_load_config(o->config_path, &a->cfg, a->pc_id, err, sizeof err);
-    if (start_logs(a, rc ? 14 : a->cfg.keep_days, !o->under_scm) != 0 && !o->under_scm)
-        fprintf(stderr, "kanade-agent: cannot open the log folder: %s\n", win_last_error());
+    {
+        char terr[1024];
+        int lrc = start_logs(a, o->config_path, rc ? 14 : a->cfg.keep_days, !o->under_scm,
+                             terr, sizeof terr);
+        if (lrc == 2) {
+            log_event(LOG_ERROR, "%s", terr);
+            return finish(a, ARUN_EXIT_CONFIG);
+        }
+        if (lrc != 0 && !o->under_scm)
+            fprintf(stderr, "kanade-agent: cannot open the log folder: %s\n", win_last_error());
+    }
     if (rc) {
         log_event(LOG_ERROR, "%s", err);
-        log_close();
-        free(a);
-        return ARUN_EXIT_CONFIG;
+        return finish(a, ARUN_EXIT_CONFIG);
     }
     acfg_init(&a->config, a->pc_id);
     if (a->cfg.log_level[0]) log_set_level(log_level_parse(a->cfg.log_level));
@@ -773,11 +897,8 @@ int arun_body(void *arg)
 
     if (win_self_version(a->version, sizeof a->version) != 0) {
         log_event(LOG_ERROR, "cannot read own version: %s", win_last_error());
-        log_close();
-        free(a);
-        return ARUN_EXIT_FAIL;
+        return finish(a, ARUN_EXIT_FAIL);
     }
-    if (win_exe_path(a->exe_path, sizeof a->exe_path) != 0) a->exe_path[0] = 0;
     own_hostname(a);
     digest_self(a);
     snprintf(a->subj_hb, sizeof a->subj_hb, "heartbeat.%s", a->pc_id);
@@ -798,6 +919,8 @@ int arun_body(void *arg)
                       "the config and the updates travel unencrypted; use tls:// with [tls] ca_file", first);
     }
 
+    warn_weak_files(&a->cfg);
+
     memset(&uc, 0, sizeof uc);
     uc.exe_path = a->exe_path;
     uc.data_dir = a->data_dir;
@@ -810,9 +933,7 @@ int arun_body(void *arg)
     uc.log_dir = a->log_dir;
     if (upd_init(&uc) == UPD_RESTART) {
         log_event(LOG_WARN, "update recovery restored the previous exe; exiting so it starts");
-        log_close();
-        free(a);
-        return ARUN_EXIT_RESTART;
+        return finish(a, ARUN_EXIT_RESTART);
     }
     svc_checkpoint();
 
@@ -871,7 +992,5 @@ done:
     if (a->ev_cfgw) CloseHandle(a->ev_cfgw);
     if (a->ev_grpw) CloseHandle(a->ev_grpw);
     log_info("stopped (exit code %d)", exit_code);
-    log_close();
-    free(a);
-    return exit_code;
+    return finish(a, exit_code);
 }

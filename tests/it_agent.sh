@@ -319,6 +319,11 @@ wine "$EXE" run --config "$CONF" >"$T_DIR/run.out" 2>&1 &
 RUN_PID=$!
 check "console agent connects" wait_since "INFO connected to broker" 60
 check_match "console echoes the log" "$(tr -d '\r' <"$T_DIR/run.out")" "mode=console"
+# One agent per data folder: a second one (a second console, or the service)
+# would delete the first one's download or rewrite its update state.
+out=$(timeout 60 wine "$EXE" run --config "$CONF" 2>&1); rc=$?
+check "a second agent on the same data folder refuses to start (exit $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+check_match "it says another agent uses the data folder" "$out" "another kanade-agent .* is using .*Kanade.data: stop it first"
 kill -INT "$RUN_PID" 2>/dev/null
 rc=124
 for i in $(seq 1 40); do
@@ -344,6 +349,31 @@ agent_log >"$T_DIR/agent.log"      # kept for a post-mortem: purge deletes it
 out=$(w "$EXE" uninstall --purge 2>&1); rc=$?
 check_eq "uninstall --purge exits 0" "$rc" 0
 check "purge removed ProgramData\\Kanade" test ! -e "$KDIR"
+
+# ---- a Kanade folder another account owns ------------------------------------
+# A standard user who creates %ProgramData%\Kanade before install (or after a
+# purge) may plant a config or an update job there. Wine shows a folder owned
+# by another Unix user as owned by another account (not this process's user,
+# SYSTEM or Administrators), which is what the check looks at; Wine cannot
+# show a Windows ACE that grants such a user delete-child on a folder we own.
+echo "== a Kanade folder another account owns"
+if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$KDIR/config"
+    chown -R 65534:65534 "$KDIR"
+    out=$(w "$EXE" install --config "$CONF" --nats-url "$NATS_URL" --id "$ID" 2>&1); rc=$?
+    check_eq "install refuses a ProgramData\\Kanade another account owns (exit 1)" "$rc" 1
+    check_match "install says who owns it and what to do" "$out" "Kanade is owned by .*not SYSTEM or Administrators.*delete it"
+    check "nothing written into the foreign folder" test ! -e "$KDIR/config/agent.conf"
+    check_eq "no service registered" "$(svc_state)" NOT_INSTALLED
+    printf '[agent]\nid = "%s"\nnats_url = "%s"\n' "$ID" "$NATS_URL" > "$CD/foreign.conf"
+    out=$(timeout 60 wine "$EXE" run --config 'C:\cfg\foreign.conf' 2>&1); rc=$?
+    check "run refuses to write into it (exit $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+    check_match "run says why" "$out" "owned by .*refusing to run from or write into it"
+    check "run wrote no log or data into it" test ! -e "$KDIR/logs" -a ! -e "$KDIR/data"
+    rm -rf "$KDIR"
+else
+    bad "this check needs root to create a folder another Unix user owns"
+fi
 
 # ---- credentials from the config -------------------------------------------
 echo "== token auth from agent.conf"
