@@ -7,7 +7,8 @@
 **   service --config PATH     the SCM's entry (binPath); not for consoles
 **   run --config PATH         the same agent in a console; Ctrl+C stops it
 **   --version | --help
-**   --swap ...                the self-update helper (update.c)
+**   --swap ...                the self-update helper (upd_swap.c)
+**   --swap-watch ...          its watchdog (upd_swap.c)
 **
 ** The agent itself lives in agent_run.c and the SCM plumbing in service.c;
 ** this file only turns command lines into calls and prints the outcome.
@@ -585,6 +586,7 @@ int wmain(int argc, wchar_t **argv)
 
     /* The swap helper parses its own (wide) arguments. */
     if (argc > 1 && wcscmp(argv[1], L"--swap") == 0) return upd_swap_main(argc, argv);
+    if (argc > 1 && wcscmp(argv[1], L"--swap-watch") == 0) return upd_watch_main(argc, argv);
     if (args_load(&a, argc, argv) != 0) {
         fprintf(stderr, "kanade-agent: cannot read the command line\n");
         return EXIT_FAIL;

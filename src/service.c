@@ -14,6 +14,7 @@
 ** process handle rather than trusting the SCM state.
 */
 #include <windows.h>
+#include <stdlib.h>
 #include <string.h>
 #include "service.h"
 #include "win.h"
@@ -357,6 +358,41 @@ int svc_pid(unsigned long *pid)
     if (rc) return rc;
     rc = query_status(svc, &st);
     if (rc == SVC_OK && st.dwCurrentState != SERVICE_STOPPED) *pid = st.dwProcessId;
+    close_service(scm, svc);
+    return rc;
+}
+
+/* The exe named in the service's binPath (its first, quoted token), UTF-8. */
+int svc_exe_path(char *out, size_t cap)
+{
+    SC_HANDLE scm, svc;
+    QUERY_SERVICE_CONFIGW *qc;
+    DWORD need = 0;
+    const wchar_t *b, *e;
+    wchar_t exe[WIN_PATH_MAX];
+    int rc;
+    out[0] = 0;
+    rc = open_service(SC_MANAGER_CONNECT, SERVICE_QUERY_CONFIG, &scm, &svc);
+    if (rc) return rc;
+    QueryServiceConfigW(svc, NULL, 0, &need);
+    qc = need ? malloc(need) : NULL;
+    if (!qc || !QueryServiceConfigW(svc, qc, need, &need)) {
+        win_err("QueryServiceConfigW", SVC_NAME);
+        free(qc);
+        close_service(scm, svc);
+        return SVC_ERR_OS;
+    }
+    b = qc->lpBinaryPathName;
+    if (*b == L'"') { b++; e = wcschr(b, L'"'); } else e = wcschr(b, L' ');
+    if (!e) e = b + wcslen(b);
+    rc = SVC_ERR_ARG;
+    if ((size_t)(e - b) < WIN_PATH_MAX) {
+        wmemcpy(exe, b, (size_t)(e - b));
+        exe[e - b] = 0;
+        rc = win_to_utf8(exe, out, cap) == 0 ? SVC_OK : SVC_ERR_ARG;
+    }
+    if (rc) win_err_set("the service's binPath is too long");
+    free(qc);
     close_service(scm, svc);
     return rc;
 }

@@ -5,6 +5,7 @@
 */
 #ifndef SERVICE_H
 #define SERVICE_H
+#include <stddef.h>
 
 #define SVC_NAME "KanadeAgent"
 
@@ -41,6 +42,8 @@ int svc_start(int timeout_ms);
 int svc_stop(int timeout_ms);
 /* Process id of the running service, 0 when stopped. 0 = queried. */
 int svc_pid(unsigned long *pid);
+/* The exe the service's binPath names, UTF-8. 0 = found. */
+int svc_exe_path(char *out, size_t cap);
 
 /* Runs body() under StartServiceCtrlDispatcherW: START_PENDING with
 ** checkpoints, RUNNING, STOP acknowledged at once. body polls

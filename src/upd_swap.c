@@ -49,6 +49,25 @@
 #define COPY_BUF         65536
 
 /*
+** Renames from over to in one step (MoveFileExW, REPLACE_EXISTING and
+** WRITE_THROUGH; see the header for why not ReplaceFileW). Sharing, lock
+** and access violations (an antivirus scan, a handle still closing) are
+** retried for about 5 s. 0 = renamed; the error is recorded for name.
+*/
+static int rename_over(const wchar_t *from, const wchar_t *to, const char *name)
+{
+    int tries;
+    for (tries = 0; tries < 25; tries++) {
+        if (MoveFileExW(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) return 0;
+        win_err("MoveFileExW", name);
+        if (GetLastError() != ERROR_SHARING_VIOLATION && GetLastError() != ERROR_ACCESS_DENIED
+            && GetLastError() != ERROR_LOCK_VIOLATION) break;
+        Sleep(200);
+    }
+    return 1;
+}
+
+/*
 ** Copies src to dst with no window in which dst is missing or partial:
 ** the bytes go to dst.tmp, are flushed, and dst.tmp then replaces dst in
 ** one step (MoveFileExW with REPLACE_EXISTING; see the header for why not
@@ -62,7 +81,7 @@ int upd_copy_atomic(const char *src, const char *dst)
     HANDLE in, out;
     unsigned char *buf = NULL;
     DWORD got, put;
-    int rc = 1, tries;
+    int rc = 1;
     char tmp[PATH_U8 + 8];
     snprintf(tmp, sizeof tmp, "%s.tmp", dst);
     if (win_to_wide(src, ws, WIN_PATH_MAX) || win_to_wide(dst, wd, WIN_PATH_MAX)
@@ -89,13 +108,7 @@ done:
     CloseHandle(in);
     CloseHandle(out);
     if (rc) { DeleteFileW(wt); return rc; }
-    for (tries = 0; tries < 25; tries++) {
-        if (MoveFileExW(wt, wd, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) return 0;
-        win_err("MoveFileExW", dst);
-        if (GetLastError() != ERROR_SHARING_VIOLATION && GetLastError() != ERROR_ACCESS_DENIED
-            && GetLastError() != ERROR_LOCK_VIOLATION) break;
-        Sleep(200);
-    }
+    if (rename_over(wt, wd, dst) == 0) return 0;
     DeleteFileW(wt);
     return 1;
 }
@@ -109,26 +122,27 @@ static void test_abort_at(const char *step)
         win_delete(path);
         log_warn("swap: TEST HOOK swap-abort-at=%s: the helper exits here", step);
         log_close();
-        ExitProcess(99);
+        ExitProcess(UPD_SWAP_TEST_ABORT);
     }
 }
 #else
 #define test_abort_at(step) ((void)0)
 #endif
 
-/* Starts the helper copy detached. 0 = started; *proc gets its handle. */
-int upd_spawn_helper(const char *helper_exe, HANDLE *proc)
+/*
+** Starts exe detached with the given arguments (after the quoted exe
+** name). 0 = started; *proc gets its handle when proc is not NULL.
+*/
+static int spawn_detached(const char *exe, const wchar_t *args, HANDLE *proc)
 {
-    wchar_t wexe[WIN_PATH_MAX], wjob[WIN_PATH_MAX], cmd[WIN_PATH_MAX * 2 + 32];
+    wchar_t wexe[WIN_PATH_MAX], cmd[WIN_PATH_MAX * 2 + 64];
     STARTUPINFOW si;
     PROCESS_INFORMATION pi;
     DWORD flags = DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP;
-    if (win_to_wide(helper_exe, wexe, WIN_PATH_MAX) || win_to_wide(U.job_path, wjob, WIN_PATH_MAX)) {
-        win_err_set("path too long: %s", helper_exe);
-        return 1;
-    }
-    _snwprintf(cmd, sizeof cmd / sizeof cmd[0], L"\"%ls\" --swap \"%ls\"", wexe, wjob);
-    cmd[sizeof cmd / sizeof cmd[0] - 1] = 0;
+    int n;
+    if (win_to_wide(exe, wexe, WIN_PATH_MAX)) { win_err_set("path too long: %s", exe); return 1; }
+    n = _snwprintf(cmd, sizeof cmd / sizeof cmd[0], L"\"%ls\" %ls", wexe, args);
+    if (n < 0 || (size_t)n >= sizeof cmd / sizeof cmd[0]) { win_err_set("command line too long: %s", exe); return 1; }
     memset(&si, 0, sizeof si);
     si.cb = sizeof si;
     /* Break away from a job the service may run in, so stopping the service
@@ -137,12 +151,23 @@ int upd_spawn_helper(const char *helper_exe, HANDLE *proc)
     if (!CreateProcessW(wexe, cmd, NULL, NULL, FALSE, flags | CREATE_BREAKAWAY_FROM_JOB,
                         NULL, NULL, &si, &pi)
         && !CreateProcessW(wexe, cmd, NULL, NULL, FALSE, flags, NULL, NULL, &si, &pi)) {
-        win_err("CreateProcessW", helper_exe);
+        win_err("CreateProcessW", exe);
         return 1;
     }
     CloseHandle(pi.hThread);
-    *proc = pi.hProcess;
-    log_info("update: started swap helper %s (pid %lu)", helper_exe, (unsigned long)pi.dwProcessId);
+    if (proc) *proc = pi.hProcess; else CloseHandle(pi.hProcess);
+    return 0;
+}
+
+/* Starts the helper copy detached. 0 = started; *proc gets its handle. */
+int upd_spawn_helper(const char *helper_exe, HANDLE *proc)
+{
+    wchar_t wjob[WIN_PATH_MAX], args[WIN_PATH_MAX + 16];
+    if (win_to_wide(U.job_path, wjob, WIN_PATH_MAX)) { win_err_set("path too long: %s", U.job_path); return 1; }
+    _snwprintf(args, sizeof args / sizeof args[0], L"--swap \"%ls\"", wjob);
+    args[sizeof args / sizeof args[0] - 1] = 0;
+    if (spawn_detached(helper_exe, args, proc) != 0) return 1;
+    log_info("update: started swap helper %s (pid %lu)", helper_exe, (unsigned long)GetProcessId(*proc));
     return 0;
 }
 
@@ -190,13 +215,13 @@ static int helper_rollback(swap_job *j, const char *reason, int64_t t_fail)
                   v[0] ? v : win_last_error());
         phase(j, "failed");
         svc_start(START_TIMEOUT_MS);
-        return 3;
+        return UPD_SWAP_FAILED;
     }
     if (upd_copy_atomic(j->old, j->exe) != 0) {
         log_error("rollback: cannot put %s back: %s", j->old, win_last_error());
         phase(j, "failed");
         svc_start(START_TIMEOUT_MS);
-        return 3;
+        return UPD_SWAP_FAILED;
     }
     log_info("rollback: restored %s (version %s) from %s in %lld ms", j->exe, j->from, j->old, (long long)since(t0));
     upd_state_load();
@@ -209,12 +234,12 @@ static int helper_rollback(swap_job *j, const char *reason, int64_t t_fail)
     phase(j, "rolled_back");
     if (svc_start(START_TIMEOUT_MS) != 0) {
         log_error("rollback: starting the service failed: %s", win_last_error());
-        return 4;
+        return UPD_SWAP_NO_START;
     }
     svc_pid(&pid);
     log_info("rollback: old version %s started (pid %lu) %lld ms after the failure", j->from, pid,
              (long long)since(t_fail));
-    return 2;
+    return UPD_SWAP_ROLLED_BACK;
 }
 
 /*
@@ -273,13 +298,13 @@ static int helper_swap(swap_job *j)
     char v[VER_CAP], why[256];
     int64_t t_fail;
     wchar_t we[WIN_PATH_MAX], wn[WIN_PATH_MAX];
-    int tries, replaced = 0, rc;
+    int rc;
 
     if (upd_file_version(j->new_, v, sizeof v) != 0 || !streq(v, j->to)) {
         log_error("swap: %s is not version %s (%s); nothing changed", j->new_, j->to, v[0] ? v : win_last_error());
         copy_str(j->reason, sizeof j->reason, "the downloaded build is not the target version");
         phase(j, "failed");
-        return 3;
+        return UPD_SWAP_FAILED;
     }
     phase(j, "stopping");
     t = win_unix_ms();
@@ -288,7 +313,7 @@ static int helper_swap(swap_job *j)
         snprintf(j->reason, sizeof j->reason, "stopping the service failed: %s", win_last_error());
         phase(j, "failed");
         svc_start(START_TIMEOUT_MS);
-        return 3;
+        return UPD_SWAP_FAILED;
     }
     j->t_stopped = win_unix_ms();
     phase(j, "stopped");
@@ -301,24 +326,17 @@ static int helper_swap(swap_job *j)
         log_error("swap: %s", j->reason);
         phase(j, "failed");
         svc_start(START_TIMEOUT_MS);
-        return 3;
+        return UPD_SWAP_FAILED;
     }
     if (win_to_wide(j->exe, we, WIN_PATH_MAX) || win_to_wide(j->new_, wn, WIN_PATH_MAX)) {
         copy_str(j->reason, sizeof j->reason, "path too long");
         phase(j, "failed");
         svc_start(START_TIMEOUT_MS);
-        return 3;
+        return UPD_SWAP_FAILED;
     }
-    for (tries = 0; tries < 25 && !replaced; tries++) {
-        /* exe.old is already on disk; this is one rename over the exe
-        ** name, so that name never goes missing. */
-        if (MoveFileExW(wn, we, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) { replaced = 1; break; }
-        win_err("MoveFileExW", j->exe);
-        if (GetLastError() != ERROR_SHARING_VIOLATION && GetLastError() != ERROR_ACCESS_DENIED
-            && GetLastError() != ERROR_LOCK_VIOLATION) break;
-        Sleep(200);                       /* a scanner or a closing handle */
-    }
-    if (!replaced) {
+    /* exe.old is already on disk; this is one rename over the exe name, so
+    ** that name never goes missing. */
+    if (rename_over(wn, we, j->exe) != 0) {
         snprintf(j->reason, sizeof j->reason, "replace failed: %s", win_last_error());
         log_error("swap: %s", j->reason);
         /* A failed rename leaves exe as it was; make sure all the same. */
@@ -326,7 +344,7 @@ static int helper_swap(swap_job *j)
             log_error("swap: restoring %s from %s failed: %s", j->exe, j->old, win_last_error());
         phase(j, "failed");
         svc_start(START_TIMEOUT_MS);
-        return 3;
+        return UPD_SWAP_FAILED;
     }
     j->t_replaced = win_unix_ms();
     phase(j, "replaced");
@@ -367,12 +385,119 @@ static int helper_swap(swap_job *j)
     log_info("swap: done: %s -> %s in %lld ms (stop %lld, replace %lld, start+healthy %lld)", j->from, j->to,
              (long long)since(t0), (long long)(j->t_stopped - t0), (long long)(j->t_replaced - j->t_stopped),
              (long long)(j->t_healthy - j->t_started));
+    return UPD_SWAP_OK;
+}
+
+/* ---- the watchdog (kanade-agent.exe --swap-watch <pid> <update.json>) -- */
+
+/*
+** The helper stops the service, and only the helper starts it again. If it
+** dies in between (a crash, a kill, an antivirus removing its copy), the
+** host would have no agent until the next boot: Wine ignores failure
+** actions, and on Windows they only act when the service itself fails, not
+** after a clean stop. So once it holds the swap mutex the helper starts a
+** second copy of itself that only waits for the helper's process to end.
+** When the helper ended before update.json reached a final phase and the
+** service is not running, the watchdog starts the service; the agent's
+** crash recovery (upd_init) then finishes or undoes the swap from the
+** recorded phase. The helper's pid is looked up at once, while the helper
+** is certainly alive (it waits for nothing before the stop).
+*/
+#define WATCH_MAX_MS (30 * 60 * 1000)   /* far beyond a swap plus a rollback */
+
+static int phase_final(const char *ph)
+{
+    return streq(ph, "done") || streq(ph, "failed") || streq(ph, "rolled_back");
+}
+
+static void start_watchdog(void)
+{
+    char self[PATH_U8];
+    wchar_t wjob[WIN_PATH_MAX], args[WIN_PATH_MAX + 48];
+    if (win_exe_path(self, sizeof self) != 0 || win_to_wide(U.job_path, wjob, WIN_PATH_MAX) != 0) {
+        log_warn("swap: cannot start the watchdog: %s", win_last_error());
+        return;
+    }
+    _snwprintf(args, sizeof args / sizeof args[0], L"--swap-watch %lu \"%ls\"",
+               (unsigned long)GetCurrentProcessId(), wjob);
+    args[sizeof args / sizeof args[0] - 1] = 0;
+    if (spawn_detached(self, args, NULL) != 0)
+        log_warn("swap: cannot start the watchdog (%s): if this helper dies after the stop, "
+                 "the service stays stopped until the next boot", win_last_error());
+}
+
+int upd_watch_main(int argc, wchar_t **argv)
+{
+    char path[PATH_U8];
+    swap_job j;
+    unsigned long pid, spid = 0;
+    HANDLE h;
+    if (argc < 4 || (pid = wcstoul(argv[2], NULL, 10)) == 0 || win_to_utf8(argv[3], path, sizeof path) != 0) {
+        fprintf(stderr, "kanade-agent: usage: kanade-agent --swap-watch <pid> <update.json>\n");
+        return UPD_SWAP_USAGE;
+    }
+    h = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pid);
+    if (h) {
+        DWORD w = WaitForSingleObject(h, WATCH_MAX_MS);
+        CloseHandle(h);
+        if (w != WAIT_OBJECT_0) return UPD_SWAP_OK; /* a helper that hangs is not dead */
+    }
+    if (upd_job_read(path, &j) == 0 && phase_final(j.phase)) return UPD_SWAP_OK;
+    if (svc_pid(&spid) == 0 && spid != 0) return UPD_SWAP_OK; /* running: the agent recovers itself */
+    {
+        char data[PATH_U8], logs[PATH_U8];
+        const char *slash = strrchr(path, '\\');
+        copy_str(data, sizeof data, path);
+        if (slash) data[slash - path] = 0;
+        upd_default_log_dir(data, logs, sizeof logs);
+        log_open(logs, 14, 0);
+    }
+    log_event(LOG_WARN, "swap watchdog: the helper (pid %lu) ended at phase %s; starting the service "
+              "so that it recovers", pid, j.phase[0] ? j.phase : "(unreadable)");
+    if (svc_start(START_TIMEOUT_MS) != 0) {
+        log_error("swap watchdog: starting the service failed: %s", win_last_error());
+        log_close();
+        return UPD_SWAP_NO_START;
+    }
+    log_info("swap watchdog: service started");
+    log_close();
+    return UPD_SWAP_OK;
+}
+
+/*
+** The helper runs as SYSTEM and acts on the paths in update.json, a file
+** that only SYSTEM and Administrators may write, but it trusts nothing it
+** can check: the exe must be the one the service's binPath names, .new and
+** .old beside it, and the job must be %ProgramData%\Kanade\data\update.json.
+** 0 = trusted; 1 with the reason in why.
+*/
+static int job_trusted(const swap_job *j, const char *job_path, char *why, size_t cap)
+{
+    char want[PATH_U8 + 32];
+    if (svc_exe_path(want, sizeof want) != 0) {
+        snprintf(why, cap, "cannot read the service's exe path: %s", win_last_error());
+        return 1;
+    }
+    if (_stricmp(j->exe, want) != 0) {
+        snprintf(why, cap, "exe %s is not the service's exe %s", j->exe, want);
+        return 1;
+    }
+    snprintf(want, sizeof want, "%s.new", j->exe);
+    if (_stricmp(j->new_, want) != 0) { snprintf(why, cap, "new build %s is not %s", j->new_, want); return 1; }
+    snprintf(want, sizeof want, "%s.old", j->exe);
+    if (_stricmp(j->old, want) != 0) { snprintf(why, cap, "previous build %s is not %s", j->old, want); return 1; }
+    if (win_program_data(want, sizeof want) != 0
+        || strlen(want) + 13 >= sizeof want) { snprintf(why, cap, "%%ProgramData%% is unknown"); return 1; }
+    strncat(want, "\\Kanade\\data", sizeof want - strlen(want) - 1);
+    if (_stricmp(j->data_dir, want) != 0) { snprintf(why, cap, "data folder %s is not %s", j->data_dir, want); return 1; }
+    strncat(want, "\\update.json", sizeof want - strlen(want) - 1);
+    if (_stricmp(job_path, want) != 0) { snprintf(why, cap, "job %s is not %s", job_path, want); return 1; }
     return 0;
 }
 
 int upd_swap_main(int argc, wchar_t **argv)
 {
-    char path[PATH_U8];
+    char path[PATH_U8], why[PATH_U8 * 2];
     swap_job j;
     HANDLE mutex;
     DWORD w;
@@ -382,17 +507,22 @@ int upd_swap_main(int argc, wchar_t **argv)
         if (wcscmp(argv[i], L"--swap") == 0) { arg = argv[i + 1]; break; }
     if (!arg || win_to_utf8(arg, path, sizeof path) != 0) {
         fprintf(stderr, "kanade-agent: usage: kanade-agent --swap <update.json>\n");
-        return 2;
+        return UPD_SWAP_USAGE;
     }
     if (!U.inited) { InitializeCriticalSection(&U.lock); InitializeCriticalSection(&U.api); U.inited = 1; }
     if (upd_job_read(path, &j) != 0) {
         fprintf(stderr, "kanade-agent: %s\n", win_last_error());
-        return 2;
+        return UPD_SWAP_USAGE;
+    }
+    if (job_trusted(&j, path, why, sizeof why) != 0) {
+        /* Nothing is written: not even a log file in a folder the job names. */
+        log_open(NULL, 0, 1);
+        log_event(LOG_ERROR, "swap: refusing %s: %s", path, why);
+        log_close();
+        return UPD_SWAP_FAILED;
     }
     upd_set_paths(j.data_dir);
-    copy_str(U.job_path, sizeof U.job_path, path);
-    if (j.log_dir[0]) copy_str(U.log_dir, sizeof U.log_dir, j.log_dir);
-    else upd_default_log_dir(j.data_dir, U.log_dir, sizeof U.log_dir);
+    upd_default_log_dir(j.data_dir, U.log_dir, sizeof U.log_dir);
     log_open(U.log_dir, 14, 0);
 
     /* One helper at a time; held until exit so agents can tell we live.
@@ -406,23 +536,24 @@ int upd_swap_main(int argc, wchar_t **argv)
                                                                  : "cannot create the swap mutex");
         phase(&j, "failed");
         log_close();
-        return 3;
+        return UPD_SWAP_FAILED;
     }
     w = WaitForSingleObject(mutex, 60000);
     if (w != WAIT_OBJECT_0 && w != WAIT_ABANDONED) {
         log_error("swap: another swap helper is still running; giving up");
         log_close();
-        return 3;
+        return UPD_SWAP_FAILED;
     }
     log_info("swap: helper pid %lu: %s %s -> %s (phase %s)", (unsigned long)GetCurrentProcessId(), j.kind,
              j.from, j.to, j.phase);
+    start_watchdog();
     if (streq(j.kind, "restore")) {
         rc = helper_rollback(&j, j.reason[0] ? j.reason : "restore requested", win_unix_ms());
     } else if (streq(j.phase, "handover")) {
         rc = helper_swap(&j);
     } else {
         log_error("swap: record at phase %s is not a new hand-over; nothing to do", j.phase);
-        rc = 2;
+        rc = UPD_SWAP_FAILED;
     }
     log_info("swap: helper exits with code %d", rc);
     log_close();

@@ -95,6 +95,17 @@ void upd_get_status(upd_status *out);
 /* Stop any running download promptly (service STOP). */
 void upd_shutdown(void);
 
+/* Exit codes of the swap helper and its watchdog (the agent logs them). */
+#define UPD_SWAP_OK           0   /* swapped and healthy, or nothing to do */
+#define UPD_SWAP_USAGE        1   /* bad arguments or an unreadable job */
+#define UPD_SWAP_ROLLED_BACK  2   /* the new build failed; the old one runs again */
+#define UPD_SWAP_FAILED       3   /* refused or gave up: see the job's reason */
+#define UPD_SWAP_NO_START     4   /* the service could not be started again */
+#define UPD_SWAP_TEST_ABORT  99   /* the test build's swap-abort-at hook */
+
 /* Entry of `kanade-agent.exe --swap <update.json path>`: the detached helper. */
 int upd_swap_main(int argc, wchar_t **argv);
+/* Entry of `kanade-agent.exe --swap-watch <helper pid> <update.json path>`:
+** starts the service when the helper died before a final phase. */
+int upd_watch_main(int argc, wchar_t **argv);
 #endif

@@ -317,10 +317,10 @@ hook swap-abort-at stopped
 log_mark
 rollout 0.1.2 --pcs canary-01 || bad "rollout 0.1.2"
 wait_for 60 "helper exits after stop" log_has "TEST HOOK swap-abort-at=stopped"
-wait_for 30 "service stopped" svc_is STOPPED
-check_eq "killed after stop: exe untouched" "$(sha "$EXE")" "${SHA[0.1.1]}"
-start_svc
-wait_for 30 "recovered" log_has "interrupted at phase stopped"
+# Nobody starts the service here: the helper's watchdog must.
+check "killed after stop: the watchdog starts the service" \
+    wait_for 30 "watchdog" log_has "swap watchdog: the helper \(pid [0-9]+\) ended at phase stopped"
+check "killed after stop: the agent recovers" wait_for 60 "recovered" log_has "interrupted at phase stopped"
 wait_for 120 "ping shows 0.1.2" version_is 0.1.2
 wait_for 20 "done" state_is done
 expect_on 0.1.2 "killed after stop"
@@ -329,11 +329,11 @@ hook swap-abort-at replaced
 log_mark
 rollout 0.1.3 --pcs canary-01 || bad "rollout 0.1.3"
 wait_for 60 "helper exits after replace" log_has "TEST HOOK swap-abort-at=replaced"
-wait_for 30 "service stopped" svc_is STOPPED
+check "killed after replace: the watchdog starts the service" \
+    wait_for 30 "watchdog" log_has "swap watchdog: the helper \(pid [0-9]+\) ended at phase replaced"
+wait_for 60 "ping shows 0.1.3" version_is 0.1.3
 check_eq "killed after replace: exe is the complete 0.1.3" "$(sha "$EXE")" "${SHA[0.1.3]}"
 check_eq "killed after replace: exe.old is 0.1.2" "$(sha "$EXE.old")" "${SHA[0.1.2]}"
-start_svc
-wait_for 60 "ping shows 0.1.3" version_is 0.1.3
 wait_for 20 "done" state_is done
 expect_on 0.1.3 "killed after replace"
 check_match "killed after replace: the new agent completed the swap" "$(since_mark)" "this start of 0.1.3 completes the swap|completed without the helper"
@@ -346,6 +346,20 @@ wait_for 60 "ping shows 0.1.1" version_is 0.1.1
 wait_for 30 "done" state_is done
 expect_on 0.1.1 "killed before health"
 unhook swap-abort-at
+
+# ---- 10b. the helper trusts no path but the service's own --------------------
+# A forged update.json naming another exe and data folder: the helper (run
+# as it would be, `--swap <job>`) refuses it and writes nothing anywhere.
+EVIL="$WINEPREFIX/drive_c/evil"
+mkdir -p "$EVIL"
+cp "$EXE" "$EVIL/agent.exe"
+printf '{"kind":"swap","from":"0.1.1","to":"0.1.2","phase":"handover","exe":"C:\\\\evil\\\\agent.exe","new":"C:\\\\evil\\\\agent.exe.new","old":"C:\\\\evil\\\\agent.exe.old","data_dir":"C:\\\\evil","log_dir":"C:\\\\evil\\\\logs","health_timeout_s":20}' >"$EVIL/update.json"
+out=$(w "$EXE" --swap 'C:\evil\update.json' 2>&1); rc=$?
+check_eq "forged job: the helper refuses it (exit 3)" "$rc" 3
+check_match "forged job: it says which path it does not trust" "$out" "refusing C:.evil.update\.json: exe C:.evil.agent\.exe is not the service's exe"
+check_eq "forged job: nothing written in the folder it names" "$(ls "$EVIL" | sort | tr '\n' ' ')" "agent.exe update.json "
+check_eq "forged job: the service kept running" "$(svc_state)" RUNNING
+rm -rf "$EVIL"
 
 # ---- 11. cold broker with a target already set --------------------
 w sc stop KanadeAgent >/dev/null 2>&1
