@@ -774,8 +774,11 @@ static int handshake(nats_conn *c, const srv *sv, uint64_t deadline, char *err, 
     np_connect cp;
     int rc, want_tls;
 
+    /* A message half-read when the last attempt failed is dropped with the
+    ** parser state; it was ours to free. */
     np_reset(&c->parser);
     np_set_max_payload(&c->parser, inbound_limit(DEFAULT_MAX_PAYLOAD));
+    free(c->cur);
     c->cur = NULL;
     /* 1. INFO, in plaintext */
     for (;;) {
