@@ -36,16 +36,17 @@ t0=$(date +%s)
 wine "$FILL" "$URL" fill "$AGENTS" >/dev/null 2>"$W/fill.err" || { cat "$W/fill.err"; exit 1; }
 echo "wrote $AGENTS status documents in $(( $(date +%s) - t0 )) s"
 
-# --stale 1d: the fleet's age does not change what is measured.
-wine "$K" serve --server "$URL" --listen 127.0.0.1:0 --stale 1d >"$W/serve.out" 2>"$W/serve.err" &
+# --stale 24h: the fleet's age does not change what is measured.
+wine "$K" serve --server "$URL" --listen 127.0.0.1:0 --stale 24h >"$W/serve.out" 2>"$W/serve.err" &
 spid=$!
 hp=
 for i in $(seq 1 300); do
     hp=$(tr -d '\r' <"$W/serve.out" | sed -nE 's#.*http://[^ ]*:([0-9]+)/.*#\1#p')
     [ -n "$hp" ] && [ "$(curl -s "http://127.0.0.1:$hp/healthz")" = ok ] && break
+    kill -0 "$spid" 2>/dev/null || break
     sleep 0.2
 done
-[ -n "$hp" ] || { echo "kanade serve did not come up"; cat "$W/serve.err"; exit 1; }
+[ -n "$hp" ] && kill -0 "$spid" 2>/dev/null || { echo "kanade serve did not come up"; cat "$W/serve.err"; exit 1; }
 n=$(curl -s "http://127.0.0.1:$hp/api/agents" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')
 [ "$n" = "$AGENTS" ] || { echo "/api/agents lists $n agents, expected $AGENTS"; exit 1; }
 

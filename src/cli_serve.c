@@ -31,6 +31,7 @@ typedef struct sv_ent {
     char *val;
     size_t len;
     cli_agent *a;
+    char seen[40];                  /* a->at_ms as RFC 3339, made once */
     char (*g)[SCOPE_ID_MAX + 1];
     int ng;
 } sv_ent;
@@ -143,7 +144,6 @@ static void render_agent(json_w *w, const sv_ent *st, int64_t now, int whole)
 {
     const cli_agent *a = st->a;
     const sv_ent *g = map_get(&S.groups, st->key);
-    char seen[40];
     int i;
     json_w_obj_open(w);
     json_w_kstr(w, "pc_id", a->pc_id);
@@ -171,7 +171,7 @@ static void render_agent(json_w *w, const sv_ent *st, int64_t now, int whole)
     }
     json_w_arr_close(w);
     json_w_key(w, "last_seen");
-    if (a->have_at) { win_rfc3339(a->at_ms, seen); json_w_str(w, seen); } else json_w_null(w);
+    if (a->have_at) json_w_str(w, st->seen); else json_w_null(w);
     json_w_key(w, "age_s");
     if (a->have_at) json_w_int(w, (now - a->at_ms) / 1000); else json_w_null(w);
     json_w_kbool(w, "stale", cli_agent_stale(a, S.stale_ms, now));
@@ -251,6 +251,7 @@ static void apply(int bi, kv_entry *en)
             tmp.value = (unsigned char *)e->val;
             tmp.len = e->len;
             cli_agent_parse(&tmp, e->a);
+            if (e->a->have_at) win_rfc3339(e->a->at_ms, e->seen);
         } else if (bi == B_GROUPS) {
             char g[SCOPE_MAX_GROUPS][SCOPE_ID_MAX + 1];
             if (scope_parse_groups(e->val, e->len, g, SCOPE_MAX_GROUPS, &e->ng) != SCOPE_OK) e->ng = 0;

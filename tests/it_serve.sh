@@ -31,7 +31,8 @@ pycheck() {
 serve_start() {
     local name=$1 i; shift
     wine "$K" serve --server "$NATS_URL" "$@" >"$T_DIR/$name.out" 2>"$T_DIR/$name.err" &
-    T_PIDS+=("$!")
+    SERVE_PID=$!
+    T_PIDS+=("$SERVE_PID")
     PORT=
     for i in $(seq 1 300); do
         PORT=$(tr -d '\r' <"$T_DIR/$name.out" | sed -nE 's#.*http://[^ ]*:([0-9]+)/.*#\1#p' | head -n 1)
@@ -68,6 +69,29 @@ for i in $(seq 1 100); do
 done
 check_eq "/healthz says ok once the broker is reached" "$(curl -s "http://127.0.0.1:$PORT/healthz")" ok
 pycheck agents "$PORT" "$T_DIR/fleet.tsv"
+MAIN_PID=$SERVE_PID
+
+echo "== a real agent"
+mkdir -p "$T_DIR/agent"
+printf '[agent]\nid = "it-serve-agent"\nnats_url = "%s"\n' "$NATS_URL" >"$T_DIR/agent/agent.conf"
+wine "$BUILD/kanade-agent.exe" run --config "$(winepath -w "$T_DIR/agent/agent.conf" 2>/dev/null)" >"$T_DIR/agent.out" 2>&1 &
+APID=$!
+real=
+for i in $(seq 1 150); do
+    real=$(curl -s "http://127.0.0.1:$PORT/api/agents/it-serve-agent")
+    case $real in *'"pc_id":"it-serve-agent"'*) break ;; esac
+    sleep 0.2
+done
+rf() { printf '%s' "$real" | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null; }
+check_eq "the running kanade-agent.exe appears, through the watch" "$(rf "d['pc_id']")" it-serve-agent
+check_eq "  with its own version, state and transport" "$(rf "d['agent_version'], d['update_state'], d['status']['transport']")" \
+    "$(cat "$ROOT/VERSION") idle plaintext"
+check_eq "  its hostname" "$(rf "d['hostname'] == d['status']['hostname'] and len(d['hostname']) > 0")" True
+check_eq "  the digest of its exe" "$(rf "d['exe_sha256']")" \
+    "SHA-256=$(openssl dgst -sha256 -binary "$BUILD/kanade-agent.exe" | base64 | tr '+/' '-_')"
+check_eq "  seen just now, not stale" "$(rf "d['age_s'] <= 30, d['stale'], d['last_seen'] == d['status']['at']")" "True False True"
+kill "$APID" 2>/dev/null; wait "$APID" 2>/dev/null
+wine "$K" --server "$NATS_URL" jetstream kv del agent_status it-serve-agent >/dev/null 2>&1
 
 echo "== page, headers, releases, config"
 page=$(curl -s -D "$T_DIR/h" "http://127.0.0.1:$PORT/")
@@ -151,6 +175,17 @@ check_eq "/api/events without the token is a 401" "$(curl -s -o /dev/null -w '%{
 pycheck sse "$PORT" agent_status sse-marker-2 s3cret-Token wine "$FILL" "$NATS_URL" put agent_status pc-0004 \
     "{\"pc_id\":\"pc-0004\",\"at\":\"$now\",\"agent_version\":\"0.3.0\",\"hostname\":\"HOST-0004\",\"update_state\":\"failed\",\"update_error\":\"sse-marker-2\"}"
 check_eq "a normal request after the refusals answers" "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cret-Token' "http://127.0.0.1:$PORT/api/rollouts")" 200
+
+echo "== Ctrl-C"
+kill -INT "$MAIN_PID" 2>/dev/null
+rc=124
+for i in $(seq 1 40); do
+    if ! kill -0 "$MAIN_PID" 2>/dev/null; then wait "$MAIN_PID"; rc=$?; break; fi
+    sleep 0.5
+done
+check_eq "Ctrl-C stops kanade serve with exit code 0" "$rc" 0
+tr -d '\r' <"$T_DIR/serve.err" >"$T_DIR/serve.err.txt"
+check "  saying so" grep -qx "kanade: serve: stopping" "$T_DIR/serve.err.txt"
 
 echo "== request log"
 log=$(tr -d '\r' <"$T_DIR/serve.err")

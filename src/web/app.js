@@ -25,12 +25,15 @@
 
   async function api(path) {
     for (let attempt = 0; attempt < 2; attempt++) {
-      const h = token() ? { Authorization: 'Bearer ' + token() } : {};
+      const used = token();
+      const h = used ? { Authorization: 'Bearer ' + used } : {};
       const r = await fetch(path, { headers: h, cache: 'no-store' });
       if (r.status !== 401) {
         if (!r.ok) throw new Error(path + ': HTTP ' + r.status);
         return r.json();
       }
+      /* A parallel request may have asked for the token meanwhile. */
+      if (token() !== used) continue;
       const t = window.prompt('This server needs its access token (kanade serve --token):');
       if (!t) throw new Error('no token');
       sessionStorage.setItem('kanade_token', t.trim());
@@ -215,9 +218,8 @@
   function setLive(cls, text) { const l = $('live'); l.className = cls; l.textContent = text; }
 
   async function loadAll() {
-    const cfg = await api('/api/config');
+    const [cfg, list] = await Promise.all([api('/api/config'), api('/api/agents')]);
     globalTarget = cfg.global_target || '';
-    const list = await api('/api/agents');
     agents.clear();
     for (const a of list.agents) agents.set(a.pc_id, a);
     if (list.stale_after_s) staleAfter = list.stale_after_s;
