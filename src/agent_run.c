@@ -6,10 +6,10 @@
 **   the SCM, the main thread in a console. It sleeps in
 **   WaitForMultipleObjects on the stop event, the connection-event event
 **   (set by the NATS reader thread from on_event, which must not block),
-**   the ping subscription's event and the two watch events, with a timeout
-**   that is the next heartbeat or the next update step (upd_next_due_ms).
-**   An idle agent therefore wakes for the heartbeat and for the JetStream
-**   idle heartbeats of its two watches (every 5 s each), nothing else.
+**   the ping subscription's event and the config-notification event, with a
+**   timeout that is the next heartbeat, the next config read or the next
+**   update step (upd_next_due_ms). An idle agent therefore wakes for its
+**   heartbeat and its periodic config read, nothing else.
 **   update.c runs a download on its own worker thread and upd_tick() never
 **   blocks, so a stop is seen at once and upd_shutdown() (which cancels
 **   the download, bounded) runs here too.
@@ -22,15 +22,17 @@
 **   system failed there) and keeps retrying forever.
 **
 ** Once connected
-**   heartbeat at once; bind the buckets agent_config, agent_groups and
-**   agent_status (retried with backoff 1 s doubling to 60 s, ±25 %, while
-**   JetStream or a bucket is not there yet: the agent never creates one,
-**   `kanade broker init` does); watch agent_config (all keys)
-**   and agent_groups/<pc_id>; subscribe agents.<pc_id>.ping. The watches
-**   feed agent_cfg.c's table, whose per-key revision marks drop any
-**   replayed revision (the reconnect-replay guard). After both watches delivered their initial
-**   values, and after every later change, the effective config is resolved
-**   and handed to upd_on_target().
+**   heartbeat at once; subscribe agents.<pc_id>.ping; read the config with
+**   direct gets and subscribe to its change notifications (agent_sync.c:
+**   no JetStream consumer, so a least-privilege credential suffices and the
+**   broker keeps no state per agent). The full read runs on every
+**   (re)connect and every RESYNC_MS; while JetStream or a bucket is not
+**   there it is retried with backoff 1 s doubling to 60 s, ±25 % (the agent
+**   never creates a bucket, `kanade broker init` does). The reads feed
+**   agent_cfg.c's table, whose per-key revision marks drop any revision
+**   already passed (the reconnect-replay guard). After the first full read,
+**   and after every later change, the effective config is resolved and
+**   handed to upd_on_target().
 */
 #include <windows.h>
 #include <psapi.h>
@@ -38,6 +40,7 @@
 #include <string.h>
 #include "agent_run.h"
 #include "agent_cfg.h"
+#include "agent_sync.h"
 #include "broker_conf.h"
 #include "conf.h"
 #include "fsec.h"
@@ -54,13 +57,12 @@
 
 #define CONF_FILE_MAX   (64 * 1024)   /* agent.conf larger than this is not a config */
 #define DOC_MAX         4096          /* heartbeat/status document */
-#define BACKOFF_MIN_MS  1000          /* bucket and watch retries: 1 s doubling ... */
+#define BACKOFF_MIN_MS  1000          /* config read retries: 1 s doubling ... */
 #define BACKOFF_MAX_MS  60000         /* ... to 60 s, ±25 % jitter (docs/design.md, Update state machine) */
-/* While a watch exists the agent wakes at least this often (ms): the
-** ordered consumer under a watch notices a stall or retries its recreation
-** only when it is called. The JetStream idle heartbeats wake the agent at
-** this rate anyway, so the cap costs nothing. */
-#define WATCH_CHECK_MS  5000
+/* A full config read this often (±25 %) catches a change notification
+** lost while connected (one lost while disconnected is caught by the read
+** on reconnect). */
+#define RESYNC_MS       (5 * 60 * 1000)
 #define HB_MIN_MS       1000
 #define HB_MAX_MS       (24 * 3600 * 1000)
 #define STATS_EVERY_MS  60000         /* debug line with CPU time and private bytes */
@@ -86,19 +88,17 @@ typedef struct agent {
 
     nats_conn *nc;
     HANDLE ev_stop;               /* svc_stop_event(): manual reset, not ours */
-    HANDLE ev_conn, ev_ping, ev_cfgw, ev_grpw;  /* auto reset, ours */
+    HANDLE ev_conn, ev_ping, ev_note;  /* auto reset, ours */
     volatile LONG conn_bits;      /* EVBIT(NATS_EV_*) set by on_event */
     int connected;
     nats_sub *ping;
     char subj_hb[16 + SCOPE_ID_MAX], subj_ping[16 + SCOPE_ID_MAX];
 
-    kv_bucket *b_config, *b_groups, *b_status;
-    uint64_t bucket_due;          /* tick of the next open attempt, 0 = none */
+    kv_bucket *b_status;
+    asy *sync;                    /* config reads and notifications */
+    uint64_t bucket_due;          /* tick of the next full config read, 0 = none */
     int bucket_backoff, bucket_attempt;
-    kv_watcher *w_config, *w_groups;
-    uint64_t watch_due;
-    int watch_backoff;
-    int cfg_ready, grp_ready;     /* the watch delivered its initial values */
+    int ready;                    /* a full read succeeded since the tables were cleared */
     acfg config, groups;          /* agent_config scopes; agent_groups/<pc_id> */
     int dirty;                    /* the tables changed since the last evaluation */
 
@@ -409,14 +409,11 @@ static void heartbeat(agent *a, const char *why)
         rc = kv_put(a->b_status, a->pc_id, doc, len, NULL, &e);
         if (rc != NATS_OK) {
             err_text(a, rc, &e, et, sizeof et);
-            log_warn("agent_status/%s put failed: %s", a->pc_id, et);
-            /* No stream answers for the bucket any more (deleted, or a
-            ** broker that lost its store): bind it again (and wait for it). */
-            if ((rc == NATS_ERR_NO_RESPONDERS || rc == NATS_ERR_NOT_FOUND) && !a->bucket_due) {
-                kv_close(a->b_status);
-                a->b_status = NULL;
-                a->bucket_due = win_tick_ms() + jittered(BACKOFF_MIN_MS);
-            }
+            if (rc == NATS_ERR_NO_RESPONDERS)
+                log_warn("agent_status/%s put failed: bucket agent_status does not exist on the broker; "
+                         "agents do not create buckets: the operator runs `kanade broker init`", a->pc_id);
+            else
+                log_warn("agent_status/%s put failed: %s", a->pc_id, et);
         }
     }
     log_debug("heartbeat (%s): %.*s", why, (int)len, doc);
@@ -494,180 +491,104 @@ static void evaluate(agent *a)
     upd_on_target(a->nc, r.target_version, r.target_scope, r.jitter_ms);
 }
 
-static void close_watches(agent *a)
-{
-    kv_watch_stop(a->w_config); a->w_config = NULL;
-    kv_watch_stop(a->w_groups); a->w_groups = NULL;
-}
-
 static void close_buckets(agent *a)
 {
-    close_watches(a);
-    kv_close(a->b_config); a->b_config = NULL;
-    kv_close(a->b_groups); a->b_groups = NULL;
+    asy_close(a->sync); a->sync = NULL;
     kv_close(a->b_status); a->b_status = NULL;
 }
 
-static void schedule_watch(agent *a)
+/* The next full read in about `ms` (±25 %). */
+static void schedule_read(agent *a, int ms)
 {
-    a->watch_backoff = next_backoff(a->watch_backoff);
-    a->watch_due = win_tick_ms() + jittered(a->watch_backoff);
+    a->bucket_due = win_tick_ms() + jittered(ms);
+}
+
+/* A failed read: one line for this attempt, the next one with backoff. */
+static void read_failed(agent *a, int rc, const char *err)
+{
+    char et[320];
+    a->bucket_attempt++;
+    a->bucket_backoff = next_backoff(a->bucket_backoff);
+    schedule_read(a, a->bucket_backoff);
+    /* A direct get of a stream that does not exist gets no answer at all
+    ** (JetStream ignores it): a timeout names the likely cause too. */
+    if (rc == NATS_ERR_NO_RESPONDERS || rc == NATS_ERR_TIMEOUT) {
+        log_warn("bucket %s does not answer (it does not exist, or JetStream is down); agents do "
+                 "not create buckets: the operator runs `kanade broker init` (attempt %d, retrying "
+                 "in about %d s)", asy_failed_bucket(a->sync), a->bucket_attempt, a->bucket_backoff / 1000);
+        return;
+    }
+    if (rc == NATS_ERR_PERM) err_text(a, rc, NULL, et, sizeof et);
+    else snprintf(et, sizeof et, "%s", err);
+    log_warn("reading bucket %s failed (attempt %d): %s; retrying in about %d s",
+             asy_failed_bucket(a->sync), a->bucket_attempt, et, a->bucket_backoff / 1000);
 }
 
 /*
-** A bucket disappeared (deleted by an operator, or a broker that lost its
-** store). Its revisions will start again from 1 when it is recreated, so
-** the marks are forgotten together with the values, and everything is
-** reopened through the bucket backoff.
+** A bucket was deleted and created again (or a broker lost its store): its
+** revisions start again from 1, so the marks are forgotten together with
+** the values, and everything is read again.
 */
 static void bucket_lost(agent *a, const char *why)
 {
-    log_warn("%s; reopening the buckets", why);
+    log_warn("%s; forgetting the config and reading the buckets again", why);
     close_buckets(a);
     acfg_clear(&a->config);
     acfg_clear(&a->groups);
-    a->cfg_ready = a->grp_ready = 0;
+    a->ready = 0;
     a->dirty = 1;
     a->bucket_backoff = 0;
     a->bucket_attempt = 0;
-    a->bucket_due = win_tick_ms() + jittered(BACKOFF_MIN_MS);
+    schedule_read(a, BACKOFF_MIN_MS);
 }
 
 /*
-** Binds whichever of the three buckets is not bound yet; on failure logs
-** the attempt and schedules the next one with backoff (one line per
-** attempt, and attempts back off to a minute). Agents never create a
-** bucket: with least-privilege credentials they cannot, and the settings
-** are the operator's (`kanade broker init`), so a missing bucket is waited
-** for.
+** The full read: attaches the buckets (no server call) and subscribes to
+** the notifications the first time, then direct-gets every key this agent
+** reads. On failure logs the attempt and schedules the next with backoff;
+** on success schedules the periodic read.
 */
-static void open_buckets(agent *a)
+static void read_config(agent *a)
 {
-    static const char *const names[3] = { "agent_config", "agent_groups", "agent_status" };
-    kv_bucket **slots[3];
-    int i;
-    slots[0] = &a->b_config; slots[1] = &a->b_groups; slots[2] = &a->b_status;
+    char err[512];
+    js_err e;
+    int rc, changed = 0;
     a->bucket_due = 0;
     if (!a->connected) return;        /* the next (re)connect schedules it */
-    for (i = 0; i < 3; i++) {
-        js_err e;
-        int rc;
-        if (*slots[i]) continue;
-        memset(&e, 0, sizeof e);
-        rc = kv_bind(a->nc, names[i], slots[i], &e);
-        if (rc != NATS_OK) {
-            char et[320];
-            a->bucket_attempt++;
-            a->bucket_backoff = next_backoff(a->bucket_backoff);
-            a->bucket_due = win_tick_ms() + jittered(a->bucket_backoff);
-            if (rc == NATS_ERR_NOT_FOUND) {
-                log_warn("bucket %s does not exist on the broker; agents do not create buckets: "
-                         "the operator runs `kanade broker init` (attempt %d, retrying in about %d s)",
-                         names[i], a->bucket_attempt, a->bucket_backoff / 1000);
-                return;
-            }
-            err_text(a, rc, &e, et, sizeof et);
-            log_warn("opening bucket %s failed (attempt %d): %s; retrying in about %d s",
-                     names[i], a->bucket_attempt, et, a->bucket_backoff / 1000);
-            return;
-        }
+    memset(&e, 0, sizeof e);
+    rc = a->b_status ? NATS_OK : kv_attach(a->nc, "agent_status", &a->b_status, &e);
+    if (rc == NATS_OK && !a->sync)
+        rc = asy_open(a->nc, a->pc_id, &a->config, &a->groups, a->ev_note, &a->sync);
+    if (rc != NATS_OK) {
+        err_text(a, rc, &e, err, sizeof err);
+        read_failed(a, rc, err);
+        return;
     }
-    log_info("buckets ready: agent_config, agent_groups, agent_status");
+    rc = asy_sync(a->sync, &changed, err, sizeof err);
+    if (rc == ASY_RESET) { bucket_lost(a, err); return; }
+    if (rc != NATS_OK) { read_failed(a, rc, err); return; }
+    if (changed) a->dirty = 1;
+    if (!a->ready) {
+        log_info("buckets ready: agent_config, agent_groups, agent_status (direct gets, notifications)");
+        a->ready = 1;
+        a->dirty = 1;                 /* evaluate at least once per (re)start */
+        heartbeat(a, "config read");
+    }
     a->bucket_backoff = 0;
     a->bucket_attempt = 0;
-    a->watch_backoff = 0;
-    a->watch_due = win_tick_ms();
-    heartbeat(a, "status bucket ready");
+    schedule_read(a, RESYNC_MS);
 }
 
-/* Starts whichever watch is not running. A new watch delivers the latest
-** value of every key again; the table drops what it has already seen. */
-static void start_watches(agent *a)
+/* Answers the queued change notifications. */
+static void drain_notes(agent *a)
 {
-    js_err e;
-    int rc;
-    char et[320];
-    a->watch_due = 0;
-    if (!a->connected || !a->b_config || !a->b_groups) return;
-    if (!a->w_config) {
-        memset(&e, 0, sizeof e);
-        rc = kv_watch(a->b_config, ">", a->ev_cfgw, &a->w_config, &e);
-        if (rc == NATS_ERR_NOT_FOUND) { bucket_lost(a, "bucket agent_config is gone"); return; }
-        if (rc != NATS_OK) {
-            err_text(a, rc, &e, et, sizeof et);
-            schedule_watch(a);
-            log_warn("watch on agent_config failed: %s; retrying in about %d s", et, a->watch_backoff / 1000);
-            return;
-        }
-        a->cfg_ready = 0;
-        log_info("watching agent_config (all keys)");
-    }
-    if (!a->w_groups) {
-        memset(&e, 0, sizeof e);
-        rc = kv_watch(a->b_groups, a->pc_id, a->ev_grpw, &a->w_groups, &e);
-        if (rc == NATS_ERR_NOT_FOUND) { bucket_lost(a, "bucket agent_groups is gone"); return; }
-        if (rc != NATS_OK) {
-            err_text(a, rc, &e, et, sizeof et);
-            schedule_watch(a);
-            log_warn("watch on agent_groups/%s failed: %s; retrying in about %d s", a->pc_id, et,
-                     a->watch_backoff / 1000);
-            return;
-        }
-        a->grp_ready = 0;
-        log_info("watching agent_groups/%s", a->pc_id);
-    }
-    a->watch_backoff = 0;
-}
-
-/*
-** Takes every entry the watch has queued and applies it to the table. A
-** revision at or below the key's mark is dropped (and logged: it means the
-** broker replayed history). Returns 0, or 1 when the watch broke (it is
-** then stopped and its recreation scheduled).
-*/
-static int drain_watch(agent *a, kv_watcher **w, acfg *t, int *ready, const char *bucket)
-{
-    for (;;) {
-        kv_entry e;
-        int rc, r;
-        if (!*w) return 0;
-        rc = kv_watch_next(*w, 0, &e);
-        if (rc == NATS_ERR_TIMEOUT) return 0;
-        if (rc == KV_INIT_DONE) {
-            if (!*ready) log_info("%s: initial values received", bucket);
-            *ready = 1;
-            a->dirty = 1;             /* evaluate at least once per (re)start */
-            continue;
-        }
-        if (rc != NATS_OK) {
-            char et[320], why[400];
-            err_text(a, rc, NULL, et, sizeof et);
-            kv_watch_stop(*w);
-            *w = NULL;
-            *ready = 0;
-            if (rc == NATS_ERR_NOT_FOUND) {
-                snprintf(why, sizeof why, "watch on %s ended: %s", bucket, et);
-                bucket_lost(a, why);
-                return 1;
-            }
-            schedule_watch(a);
-            log_warn("watch on %s ended: %s; recreating in about %d s", bucket, et, a->watch_backoff / 1000);
-            return 1;
-        }
-        r = acfg_apply(t, e.key, e.op, e.revision, e.value, e.len);
-        if (r == ACFG_APPLIED) {
-            a->dirty = 1;
-            log_debug("%s/%s revision %llu: %s", bucket, e.key, (unsigned long long)e.revision,
-                      e.op == KV_OP_PUT ? "put" : e.op == KV_OP_DEL ? "deleted" : "purged");
-        } else if (r == ACFG_STALE) {
-            log_info("%s/%s: ignored replayed revision %llu (already applied a newer one)",
-                     bucket, e.key, (unsigned long long)e.revision);
-        } else if (r == ACFG_ERR_NOMEM) {
-            log_error("%s/%s: out of memory applying revision %llu", bucket, e.key,
-                      (unsigned long long)e.revision);
-        }
-        kv_entry_clear(&e);
-    }
+    char err[512];
+    int rc, changed = 0;
+    if (!a->sync || !a->connected) return;
+    rc = asy_drain(a->sync, &changed, err, sizeof err);
+    if (changed) a->dirty = 1;
+    if (rc == ASY_RESET) bucket_lost(a, err);
+    else if (rc != NATS_OK) read_failed(a, rc, err);   /* a full read catches up */
 }
 
 /* ---- connection ------------------------------------------------------- */
@@ -695,11 +616,8 @@ static void on_connected(agent *a)
             a->ping = NULL;
         }
     }
-    if (!a->b_config || !a->b_groups || !a->b_status) {
-        a->bucket_due = win_tick_ms();
-    } else if (!a->w_config || !a->w_groups) {
-        a->watch_due = win_tick_ms();
-    }
+    /* Notifications sent while disconnected are lost: read everything. */
+    a->bucket_due = win_tick_ms();
     heartbeat(a, "connected");
 }
 
@@ -737,8 +655,6 @@ static DWORD wait_timeout(agent *a)
     int64_t upd = upd_next_due_ms();
     min_due(a->next_hb, now, &best);
     min_due(a->bucket_due, now, &best);
-    min_due(a->watch_due, now, &best);
-    if (a->w_config || a->w_groups) min_due(now + WATCH_CHECK_MS, now, &best);
     if (upd != INT64_MAX) {
         int64_t d = upd - win_unix_ms();
         if (d < 0) d = 0;
@@ -752,14 +668,13 @@ static int due(uint64_t at) { return at && win_tick_ms() >= at; }
 /* The agent thread's loop; returns when the stop event is set. */
 static void run_loop(agent *a)
 {
-    HANDLE hs[5];
+    HANDLE hs[4];
     hs[0] = a->ev_stop;          /* first: a stop wins over pending work */
     hs[1] = a->ev_conn;
     hs[2] = a->ev_ping;
-    hs[3] = a->ev_cfgw;
-    hs[4] = a->ev_grpw;
+    hs[3] = a->ev_note;
     for (;;) {
-        DWORD w = WaitForMultipleObjects(5, hs, FALSE, wait_timeout(a));
+        DWORD w = WaitForMultipleObjects(4, hs, FALSE, wait_timeout(a));
         if (w == WAIT_OBJECT_0) return;
         if (w == WAIT_FAILED) {
             win_err("WaitForMultipleObjects", NULL);
@@ -768,11 +683,9 @@ static void run_loop(agent *a)
         }
         handle_conn_events(a);
         drain_ping(a);
-        if (due(a->bucket_due)) open_buckets(a);
-        if (due(a->watch_due)) start_watches(a);
-        drain_watch(a, &a->w_config, &a->config, &a->cfg_ready, "agent_config");
-        drain_watch(a, &a->w_groups, &a->groups, &a->grp_ready, "agent_groups");
-        if (a->dirty && a->cfg_ready && a->grp_ready) evaluate(a);
+        if (due(a->bucket_due)) read_config(a);
+        drain_notes(a);
+        if (a->dirty && a->ready) evaluate(a);
         if (due(a->next_hb)) heartbeat(a, "tick");
         if (upd_next_due_ms() <= win_unix_ms()) upd_tick(a->nc);
     }
@@ -940,9 +853,8 @@ int arun_body(void *arg)
     a->ev_stop = svc_stop_event();
     a->ev_conn = new_event();
     a->ev_ping = new_event();
-    a->ev_cfgw = new_event();
-    a->ev_grpw = new_event();
-    if (!a->ev_stop || !a->ev_conn || !a->ev_ping || !a->ev_cfgw || !a->ev_grpw) {
+    a->ev_note = new_event();
+    if (!a->ev_stop || !a->ev_conn || !a->ev_ping || !a->ev_note) {
         log_event(LOG_ERROR, "cannot create events: %s", win_last_error());
         exit_code = ARUN_EXIT_FAIL;
         goto done;
@@ -989,8 +901,7 @@ done:
     acfg_clear(&a->groups);
     if (a->ev_conn) CloseHandle(a->ev_conn);
     if (a->ev_ping) CloseHandle(a->ev_ping);
-    if (a->ev_cfgw) CloseHandle(a->ev_cfgw);
-    if (a->ev_grpw) CloseHandle(a->ev_grpw);
+    if (a->ev_note) CloseHandle(a->ev_note);
     log_info("stopped (exit code %d)", exit_code);
     return finish(a, exit_code);
 }

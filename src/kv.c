@@ -30,6 +30,7 @@ struct kv_bucket {
     char stream[KV_NAME_MAX + 3];       /* KV_<name> */
     char prefix[KV_NAME_MAX + 5];       /* $KV.<name>. */
     int allow_direct;
+    int direct_only;                    /* kv_attach: no STREAM.MSG.GET fallback */
 };
 
 struct kv_watcher {
@@ -144,6 +145,23 @@ int kv_bind(nats_conn *c, const char *bucket, kv_bucket **out, js_err *e)
     if (rc == NATS_OK) rc = kv_bind_info(b, m, e);
     nats_msg_free(m);
     if (rc != NATS_OK) { free(b); return rc; }
+    *out = b;
+    return NATS_OK;
+}
+
+/* see kv.h */
+int kv_attach(nats_conn *c, const char *bucket, kv_bucket **out, js_err *e)
+{
+    kv_bucket *b;
+    *out = NULL;
+    js_err_clear(e);
+    if (!js_valid_bucket(bucket, KV_NAME_MAX))
+        return js_fail(e, NATS_ERR_ARG, "invalid bucket name \"%.100s\": use 1-63 of A-Z a-z 0-9 _ -",
+                       bucket ? bucket : "");
+    b = kv_alloc(c, bucket);
+    if (!b) return js_fail(e, NATS_ERR_NOMEM, "out of memory");
+    b->allow_direct = 1;
+    b->direct_only = 1;
     *out = b;
     return NATS_OK;
 }
@@ -425,10 +443,23 @@ static int kv_get_last(kv_bucket *b, const char *key, kv_entry *out, js_err *e)
     memset(out, 0, sizeof *out);
     if (b->allow_direct) {
         rc = kv_get_direct(b, key, out, e);
+        if (rc == NATS_ERR_NO_RESPONDERS && b->direct_only)
+            return js_fail(e, rc, "no stream answers direct gets for KV bucket %s: it does not exist "
+                           "(or JetStream is down)", b->name);
         if (rc != NATS_ERR_NO_RESPONDERS) return rc;
         /* allow_direct is set but nobody answers: use the stream leader. */
     }
     return kv_get_msgget(b, key, out, e);
+}
+
+/* see kv.h */
+int kv_get_entry(kv_bucket *b, const char *key, kv_entry *out, js_err *e)
+{
+    int rc;
+    memset(out, 0, sizeof *out);
+    js_err_clear(e);
+    if ((rc = kv_check_key(key, e)) != NATS_OK) return rc;
+    return kv_get_last(b, key, out, e);
 }
 
 /* see kv.h */

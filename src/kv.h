@@ -36,10 +36,21 @@ int kv_open(nats_conn *c, const kv_config *cfg, kv_bucket **out, js_err *e);
 int kv_open_replicas(nats_conn *c, const kv_config *cfg, int replicas, kv_bucket **out, js_err *e);
 /* Binds to an existing bucket; NATS_ERR_NOT_FOUND when it is missing. */
 int kv_bind(nats_conn *c, const char *bucket, kv_bucket **out, js_err *e);
+/*
+** Attaches to a bucket without asking the server anything: reads use direct
+** gets only (the bucket must have allow_direct, as `kanade broker init`
+** creates it), writes are plain publishes. For a least-privilege client
+** that may not call STREAM.INFO or STREAM.MSG.GET. A missing bucket shows
+** on the first read or write as NATS_ERR_NO_RESPONDERS.
+*/
+int kv_attach(nats_conn *c, const char *bucket, kv_bucket **out, js_err *e);
 void kv_close(kv_bucket *b);                /* harmless on NULL */
 
 /* NATS_ERR_NOT_FOUND when absent or deleted/purged. */
 int kv_get(kv_bucket *b, const char *key, kv_entry *out, js_err *e);
+/* The key's last entry, DEL/PURGE markers included (op tells);
+** NATS_ERR_NOT_FOUND when the key has no message at all. */
+int kv_get_entry(kv_bucket *b, const char *key, kv_entry *out, js_err *e);
 int kv_put(kv_bucket *b, const char *key, const void *val, size_t len, uint64_t *rev, js_err *e);
 /* NATS_ERR_EXISTS when the key holds a live value. */
 int kv_create(kv_bucket *b, const char *key, const void *val, size_t len, uint64_t *rev, js_err *e);

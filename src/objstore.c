@@ -4,9 +4,10 @@
 ** An object is a run of chunk messages on $O.<b>.C.<nuid> plus one meta
 ** message (JSON ObjectInfo) on $O.<b>.M.<padded base64url name>, published
 ** with Nats-Rollup: sub so only the newest meta survives. Puts stream the
-** chunks with a bounded window of PubAcks in flight; gets run an ordered
-** consumer over the chunk subject, hash while writing, and check size,
-** chunk count and digest before calling the object good.
+** chunks with a bounded window of PubAcks in flight; gets read the chunks
+** with direct gets by next_by_subj (an ordered consumer only for a store
+** without allow_direct), hash while writing, and check size, chunk count
+** and digest before calling the object good.
 */
 #include <windows.h>
 #include <inttypes.h>
@@ -31,6 +32,8 @@ struct obj_store {
     nats_conn *c;
     char name[OBJ_BUCKET_MAX];
     char stream[OBJ_BUCKET_MAX + 4];    /* OBJ_<name> */
+    int allow_direct;                   /* gets read with direct gets, no consumer */
+    int attached;                       /* obj_attach: meta by direct get too */
 };
 
 static int obj_check_name(const char *name, js_err *e)
@@ -108,8 +111,37 @@ static int obj_lookup(nats_conn *c, const char *bucket, int create, obj_store **
             rc = js_api(c, api, NULL, 0, &m, e);
         }
     }
+    if (rc == NATS_OK && m) {
+        json_doc d;
+        json_tok tok[256], *heap = NULL;
+        int cfg;
+        if (js_json_parse(&d, m->data, m->len, tok, 256, &heap) == JSON_OK
+            && (cfg = json_find(&d, 0, "config")) >= 0)
+            json_get_bool(&d, cfg, "allow_direct", &s->allow_direct);
+        free(heap);
+    }
     nats_msg_free(m);
     if (rc != NATS_OK) { free(s); return rc; }
+    *out = s;
+    return NATS_OK;
+}
+
+/* see objstore.h */
+int obj_attach(nats_conn *c, const char *bucket, obj_store **out, js_err *e)
+{
+    obj_store *s;
+    *out = NULL;
+    js_err_clear(e);
+    if (!js_valid_bucket(bucket, OBJ_BUCKET_MAX))
+        return js_fail(e, NATS_ERR_ARG, "invalid bucket name \"%.100s\": use 1-63 of A-Z a-z 0-9 _ -",
+                        bucket ? bucket : "");
+    s = calloc(1, sizeof *s);
+    if (!s) return js_fail(e, NATS_ERR_NOMEM, "out of memory");
+    s->c = c;
+    snprintf(s->name, sizeof s->name, "%s", bucket);
+    snprintf(s->stream, sizeof s->stream, "OBJ_%s", bucket);
+    s->allow_direct = 1;
+    s->attached = 1;
     *out = s;
     return NATS_OK;
 }
@@ -197,6 +229,52 @@ static int obj_parse_meta(const char *js, size_t len, obj_info *out, js_err *e)
     return rc;
 }
 
+/* One direct get on $JS.API.DIRECT.GET.<stream>[.<subj>] with body (may be
+** NULL). A 404 is NATS_ERR_NOT_FOUND, no responders a missing store. */
+static int obj_direct(obj_store *s, const char *subj, const char *body, size_t len, nats_msg **m,
+                      js_err *e)
+{
+    char api[OBJ_SUBJ_MAX + 96];
+    int rc;
+    *m = NULL;
+    if (subj) snprintf(api, sizeof api, "$JS.API.DIRECT.GET.%s.%s", s->stream, subj);
+    else snprintf(api, sizeof api, "$JS.API.DIRECT.GET.%s", s->stream);
+    rc = nats_request(s->c, api, NULL, 0, body, len, JS_TIMEOUT_MS, m);
+    if (rc == NATS_ERR_NO_RESPONDERS)
+        return js_fail(e, rc, "no stream answers direct gets for object store %s: it does not exist "
+                       "(or JetStream is down)", s->name);
+    if (rc != NATS_OK) return js_fail(e, rc, "direct get from %s: %s", s->stream, nats_strerror(rc));
+    if ((*m)->status == 404) {
+        nats_msg_free(*m);
+        *m = NULL;
+        return js_fail(e, NATS_ERR_NOT_FOUND, "no such message in %s", s->stream);
+    }
+    if ((*m)->status != 0) {
+        if (e) {
+            e->code = (*m)->status;
+            e->err_code = 0;
+            snprintf(e->desc, sizeof e->desc, "direct get from %s: %d %s", s->stream, (*m)->status,
+                     (*m)->status_desc ? (*m)->status_desc : "");
+        }
+        nats_msg_free(*m);
+        *m = NULL;
+        return NATS_ERR_JS;
+    }
+    return NATS_OK;
+}
+
+/* The object's meta by direct get of the last message on its meta subject. */
+static int obj_meta_direct(obj_store *s, const char *name, const char *subj, obj_info *out, js_err *e)
+{
+    nats_msg *m = NULL;
+    int rc = obj_direct(s, subj, NULL, 0, &m, e);
+    if (rc == NATS_ERR_NOT_FOUND) return js_fail(e, rc, "object %.200s not found in %s", name, s->name);
+    if (rc != NATS_OK) return rc;
+    rc = obj_parse_meta((const char *)m->data, m->len, out, e);
+    nats_msg_free(m);
+    return rc;
+}
+
 /* see objstore.h */
 int obj_info_get(obj_store *s, const char *name, int show_deleted, obj_info *out, js_err *e)
 {
@@ -214,6 +292,12 @@ int obj_info_get(obj_store *s, const char *name, int show_deleted, obj_info *out
     if ((rc = obj_check_name(name, e)) != NATS_OK) return rc;
     if (obj_meta_subject(s, name, subj, sizeof subj))
         return js_fail(e, NATS_ERR_ARG, "object name too long");
+    if (s->attached) {
+        rc = obj_meta_direct(s, name, subj, out, e);
+        if (rc == NATS_OK && out->deleted && !show_deleted)
+            return js_fail(e, NATS_ERR_NOT_FOUND, "object %.200s was deleted from %s", name, s->name);
+        return rc;
+    }
     /* STREAM.MSG.GET last_by_subj, as nats.js and nats.go's legacy API do:
     ** it reads from the stream leader, so a put just made is seen. */
     json_w_init(&w, body, sizeof body);
@@ -489,6 +573,79 @@ int obj_put_file(obj_store *s, const char *name, const char *path_utf8,
 
 /* ---- get -------------------------------------------------------------- */
 
+/* A download's running totals. */
+typedef struct obj_dl {
+    sha256_ctx sha;
+    uint64_t bytes, chunks;
+} obj_dl;
+
+/* Hashes, writes and counts one chunk. */
+static int obj_take_chunk(const obj_info *inf, obj_dl *d, const nats_msg *m, obj_write_fn wr,
+                          void *warg, obj_progress_fn pr, void *parg, js_err *e)
+{
+    if (m->len > inf->size - d->bytes)
+        return js_fail(e, NATS_ERR_SIZE, "object %.200s has more data than its size %" PRIu64,
+                       inf->name, inf->size);
+    sha256_update(&d->sha, m->data, m->len);
+    if (m->len && wr(warg, m->data, m->len) != 0)
+        return js_fail(e, NATS_ERR_IO, "writing %.200s failed%s%s", inf->name,
+                       win_last_error()[0] ? ": " : "", win_last_error());
+    d->bytes += m->len;
+    d->chunks++;
+    if (pr) pr(parg, d->bytes, inf->size);
+    return NATS_OK;
+}
+
+/*
+** The chunks by direct get, each request {"seq":n,"next_by_subj":<chunk
+** subject>} answering the first chunk at or after n: no consumer exists on
+** the server, so a least-privilege client can download and the broker keeps
+** no state per download. A lost connection or a slow answer is retried from
+** the same sequence until no chunk arrived for OBJ_STALL_MS.
+*/
+static int obj_direct_chunks(obj_store *s, const obj_info *inf, obj_dl *d, obj_write_fn wr,
+                             void *warg, obj_progress_fn pr, void *parg, js_err *e)
+{
+    char subj[OBJ_SUBJ_MAX], body[OBJ_SUBJ_MAX + 64], v[32];
+    uint64_t seq = 1, stall = win_tick_ms() + OBJ_STALL_MS;
+    obj_chunk_subject(s, inf->nuid, subj, sizeof subj);
+    while (d->chunks < inf->chunks) {
+        nats_msg *m = NULL;
+        uint64_t got = 0;
+        json_w w;
+        int rc;
+        json_w_init(&w, body, sizeof body);
+        json_w_obj_open(&w);
+        json_w_kint(&w, "seq", (int64_t)seq);
+        json_w_kstr(&w, "next_by_subj", subj);
+        json_w_obj_close(&w);
+        rc = obj_direct(s, NULL, body, w.len, &m, e);
+        if (rc == NATS_ERR_TIMEOUT || rc == NATS_ERR_CONN || rc == NATS_ERR_NO_RESPONDERS) {
+            if (win_tick_ms() >= stall)
+                return js_fail(e, rc, "download of %.200s stalled for %d s: %s", inf->name,
+                               OBJ_STALL_MS / 1000, nats_strerror(rc));
+            Sleep(250);
+            continue;
+        }
+        if (rc == NATS_ERR_NOT_FOUND)
+            return js_fail(e, NATS_ERR_SIZE, "object %.200s is short: %" PRIu64 " of %u chunks found",
+                           inf->name, d->chunks, (unsigned)inf->chunks);
+        if (rc != NATS_OK) return rc;
+        if (nats_msg_header(m, "Nats-Sequence", v, sizeof v) != 0
+            || sscanf(v, "%" SCNu64, &got) != 1 || got < seq) {
+            nats_msg_free(m);
+            return js_fail(e, NATS_ERR_BAD_DATA, "direct get of a chunk of %.200s: no valid Nats-Sequence",
+                           inf->name);
+        }
+        rc = obj_take_chunk(inf, d, m, wr, warg, pr, parg, e);
+        nats_msg_free(m);
+        if (rc != NATS_OK) return rc;
+        seq = got + 1;
+        stall = win_tick_ms() + OBJ_STALL_MS;
+    }
+    return NATS_OK;
+}
+
 /*
 ** Streams the object described by *inf (already fetched) to wr and checks
 ** it. The digest is decoded first: without a usable one nothing could be
@@ -499,17 +656,22 @@ static int obj_get_with_info(obj_store *s, const obj_info *inf, obj_write_fn wr,
 {
     unsigned char want[SHA256_LEN], have[SHA256_LEN];
     char filter[OBJ_SUBJ_MAX];
-    sha256_ctx sha;
     js_ordered_cfg cfg;
     js_ordered *o = NULL;
-    uint64_t pending = 0, bytes = 0, chunks = 0;
+    uint64_t pending = 0;
+    obj_dl d;
     int rc = NATS_OK;
 
     if (sha256_digest_decode(inf->digest, want) != SHA256_OK)
         return js_fail(e, NATS_ERR_DIGEST, "object %.200s has %s digest \"%s\"", inf->name,
                         inf->digest[0] ? "a malformed" : "no", inf->digest);
-    sha256_init(&sha);
-    if (inf->size > 0) {
+    memset(&d, 0, sizeof d);
+    sha256_init(&d.sha);
+    if (inf->size > 0 && s->allow_direct) {
+        rc = obj_direct_chunks(s, inf, &d, wr, warg, pr, parg, e);
+        if (rc != NATS_OK) return rc;
+    } else if (inf->size > 0) {
+        /* A store without allow_direct (made by another tool): an ordered consumer. */
         obj_chunk_subject(s, inf->nuid, filter, sizeof filter);
         memset(&cfg, 0, sizeof cfg);
         cfg.stream = s->stream;
@@ -532,29 +694,18 @@ static int obj_get_with_info(obj_store *s, const obj_info *inf, obj_write_fn wr,
                 js_fail(e, rc, "download of %.200s failed: %s", inf->name, nats_strerror(rc));
                 break;
             }
-            if (m->len > inf->size - bytes) {
-                rc = js_fail(e, NATS_ERR_SIZE, "object %.200s has more data than its size %" PRIu64,
-                              inf->name, inf->size);
-            } else {
-                sha256_update(&sha, m->data, m->len);
-                if (m->len && wr(warg, m->data, m->len) != 0)
-                    rc = js_fail(e, NATS_ERR_IO, "writing %.200s failed%s%s", inf->name,
-                                  win_last_error()[0] ? ": " : "", win_last_error());
-                bytes += m->len;
-                chunks++;
-                if (pr) pr(parg, bytes, inf->size);
-            }
+            rc = obj_take_chunk(inf, &d, m, wr, warg, pr, parg, e);
             nats_msg_free(m);
             if (rc == NATS_OK && mt.pending == 0) break;
         }
         js_ordered_stop(o);
         if (rc != NATS_OK) return rc;
     }
-    if (bytes != inf->size || chunks != inf->chunks)
+    if (d.bytes != inf->size || d.chunks != inf->chunks)
         return js_fail(e, NATS_ERR_SIZE, "object %.200s is short: %" PRIu64 " bytes in %" PRIu64
-                        " chunks, expected %" PRIu64 " in %u", inf->name, bytes, chunks,
+                        " chunks, expected %" PRIu64 " in %u", inf->name, d.bytes, d.chunks,
                         inf->size, (unsigned)inf->chunks);
-    sha256_final(&sha, have);
+    sha256_final(&d.sha, have);
     if (memcmp(have, want, SHA256_LEN) != 0)
         return js_fail(e, NATS_ERR_DIGEST, "object %.200s does not match its digest", inf->name);
     return NATS_OK;

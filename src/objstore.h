@@ -32,6 +32,11 @@ int obj_open(nats_conn *c, const char *bucket, obj_store **out, js_err *e); /* c
 /* obj_open creating a missing store with `replicas` stream replicas (1..5). */
 int obj_open_replicas(nats_conn *c, const char *bucket, int replicas, obj_store **out, js_err *e);
 int obj_bind(nats_conn *c, const char *bucket, obj_store **out, js_err *e); /* NOT_FOUND if missing */
+/* Attaches without asking the server: meta and chunks are read with direct
+** gets only (the store needs allow_direct, as `kanade broker init` makes
+** it). For a least-privilege client; a missing store shows on the first
+** read as NATS_ERR_NO_RESPONDERS. */
+int obj_attach(nats_conn *c, const char *bucket, obj_store **out, js_err *e);
 void obj_close(obj_store *s);               /* harmless on NULL */
 
 /* Info of `name`; NATS_ERR_NOT_FOUND when absent, or deleted unless show_deleted. */

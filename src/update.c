@@ -279,7 +279,7 @@ static DWORD WINAPI dl_thread(void *arg)
     LeaveCriticalSection(&U.lock);
     snprintf(what, sizeof what, "download of %s/%s", RELEASES_BUCKET, target);
     memset(&e, 0, sizeof e);
-    rc = obj_bind(c, RELEASES_BUCKET, &s, &e);
+    rc = obj_attach(c, RELEASES_BUCKET, &s, &e);  /* direct gets only: no consumer, no stream info */
     if (dl_from_old(rc == NATS_OK ? s : NULL, rc, target) == 0) { rc = NATS_OK; goto out; }
     if (rc != NATS_OK) {
         if (rc == NATS_ERR_NOT_FOUND) snprintf(err, sizeof err, "object store %s does not exist", RELEASES_BUCKET);

@@ -115,9 +115,8 @@ static unsigned __stdcall sim_body(void *arg)
     a->ev_stop = F.stop;
     a->ev_conn = new_event();
     a->ev_ping = new_event();
-    a->ev_cfgw = new_event();
-    a->ev_grpw = new_event();
-    if (!a->ev_conn || !a->ev_ping || !a->ev_cfgw || !a->ev_grpw) {
+    a->ev_note = new_event();
+    if (!a->ev_conn || !a->ev_ping || !a->ev_note) {
         log_error("%s: cannot create events: %s", a->pc_id, win_last_error());
         return 1;
     }
@@ -142,8 +141,7 @@ static unsigned __stdcall sim_body(void *arg)
     acfg_clear(&a->groups);
     CloseHandle(a->ev_conn);
     CloseHandle(a->ev_ping);
-    CloseHandle(a->ev_cfgw);
-    CloseHandle(a->ev_grpw);
+    CloseHandle(a->ev_note);
     InterlockedDecrement(&F.running);
     return 0;
 }
