@@ -133,10 +133,33 @@ pycheck hostile "$PORT"
 echo "== the page in headless Chromium"
 mkdir -p "$BUILD/test-logs"
 now=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
+RDIR="$T_DIR/reconnect"; mkdir -p "$RDIR"
+PAGE_RECONNECT_DIR=$RDIR PAGE_MISSED_MARKER=while-down-marker \
 node --experimental-websocket "$ROOT/tests/web_page.js" "http://127.0.0.1:$PORT/" "$BUILD/test-logs/fleet.png" pc-0005 page-live-marker -- \
     wine "$FILL" "$NATS_URL" put agent_status pc-0005 \
     "{\"pc_id\":\"pc-0005\",\"at\":\"$now\",\"agent_version\":\"0.3.0\",\"hostname\":\"HOST-0005\",\"target_version\":\"0.5.0\",\"update_state\":\"rolled_back\",\"update_error\":\"page-live-marker\"}" \
-    >"$T_DIR/page.json" 2>"$T_DIR/page.err"
+    >"$T_DIR/page.json" 2>"$T_DIR/page.err" &
+NODE_PID=$!
+# The page is live and showed the change: stop the server with Ctrl-C,
+# change a status while it is down, and start it again on the same port.
+for i in $(seq 1 600); do [ -e "$RDIR/ready" ] || ! kill -0 "$NODE_PID" 2>/dev/null && break; sleep 0.1; done
+kill -INT "$MAIN_PID" 2>/dev/null
+rc=124
+for i in $(seq 1 40); do
+    if ! kill -0 "$MAIN_PID" 2>/dev/null; then wait "$MAIN_PID"; rc=$?; break; fi
+    sleep 0.5
+done
+check_eq "Ctrl-C stops kanade serve with exit code 0" "$rc" 0
+tr -d '\r' <"$T_DIR/serve.err" >"$T_DIR/serve.err.txt"
+check "  saying so" grep -qx "kanade: serve: stopping" "$T_DIR/serve.err.txt"
+for i in $(seq 1 300); do [ -e "$RDIR/dropped" ] || ! kill -0 "$NODE_PID" 2>/dev/null && break; sleep 0.1; done
+wine "$FILL" "$NATS_URL" put agent_status pc-0006 \
+    "{\"pc_id\":\"pc-0006\",\"at\":\"$now\",\"agent_version\":\"0.1.0\",\"hostname\":\"HOST-0006\",\"update_state\":\"failed\",\"update_error\":\"while-down-marker\"}" >/dev/null 2>&1
+OLD_PORT=$PORT
+serve_start serve2 --listen "127.0.0.1:$OLD_PORT" --stale 10m
+MAIN_PID=$SERVE_PID
+check_eq "serve starts again on the same port" "$PORT" "$OLD_PORT"
+wait "$NODE_PID"
 page=$(cat "$T_DIR/page.json")
 echo "  $page" | head -c 1500; echo
 pg() { printf '%s' "$page" | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)" 2>/dev/null; }
@@ -153,6 +176,8 @@ ms=$(pg "d['change_shown_after_ack_ms']")
 check "  within 2 s of the broker's ack ($ms ms)" test "${ms:-99999}" -lt 2000
 fr=$(pg "d['first_render_ms']")
 check "first render of 1,000 agents within 10 s ($fr ms; the 1 s goal is measured in bench/serve.sh)" test "${fr:-99999}" -lt 10000
+check_eq "when the server goes away the page says so, reconnects, and reloads what it missed" \
+    "$(pg "d.get('said_lost'), d.get('reconnected'), d.get('missed_change_shown'), d.get('no_reload_after_reconnect')")" "True True True True"
 check "the screenshot is in test-logs/fleet.png" test -s "$BUILD/test-logs/fleet.png"
 
 echo "== token"
@@ -183,9 +208,9 @@ for i in $(seq 1 40); do
     if ! kill -0 "$MAIN_PID" 2>/dev/null; then wait "$MAIN_PID"; rc=$?; break; fi
     sleep 0.5
 done
-check_eq "Ctrl-C stops kanade serve with exit code 0" "$rc" 0
-tr -d '\r' <"$T_DIR/serve.err" >"$T_DIR/serve.err.txt"
-check "  saying so" grep -qx "kanade: serve: stopping" "$T_DIR/serve.err.txt"
+check_eq "Ctrl-C stops the restarted kanade serve with exit code 0" "$rc" 0
+tr -d '\r' <"$T_DIR/serve2.err" >"$T_DIR/serve2.err.txt"
+check "  saying so" grep -qx "kanade: serve: stopping" "$T_DIR/serve2.err.txt"
 
 echo "== request log"
 log=$(tr -d '\r' <"$T_DIR/serve.err")

@@ -126,6 +126,31 @@ async function main() {
   out.change_shown_after_ack_ms = Date.now() - acked;
   out.no_reload = await evalJs('window.__kanadeNoReload === 1');
   out.after = await evalJs(snap);
+  // With PAGE_RECONNECT_DIR, the test stops the server, changes a status
+  // meanwhile and starts the server again on the same port: the page must
+  // say the connection is lost, reconnect, and reload what it missed.
+  const dir = process.env.PAGE_RECONNECT_DIR;
+  if (dir) {
+    const waitFor = async (expr, ms, what) => {
+      const t = Date.now();
+      while (!(await evalJs(expr).catch(() => false))) {
+        if (Date.now() - t > ms) fail(what);
+        await sleep(50);
+      }
+    };
+    fs.writeFileSync(path.join(dir, 'ready'), '');
+    await waitFor("document.getElementById('live').textContent.includes('connection lost')", 30000,
+      'the page did not say the connection was lost');
+    out.said_lost = true;
+    fs.writeFileSync(path.join(dir, 'dropped'), '');
+    await waitFor("document.getElementById('live').textContent === 'live'", 60000, 'the page did not reconnect');
+    out.reconnected = true;
+    const missed = process.env.PAGE_MISSED_MARKER;
+    await waitFor(`((document.querySelector('#agent-rows tr[data-pc="pc-0006"]') || {}).textContent || '').includes('${missed}')`,
+      20000, 'the change made while the server was down did not show');
+    out.missed_change_shown = true;
+    out.no_reload_after_reconnect = await evalJs('window.__kanadeNoReload === 1');
+  }
   const shot = await send('Page.captureScreenshot', { format: 'png' }, sessionId);
   fs.writeFileSync(png, Buffer.from(shot.data, 'base64'));
   out.screenshot_bytes = fs.statSync(png).size;
