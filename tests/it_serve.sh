@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # it_serve.sh — `kanade serve` under Wine against a real nats-server: the
 # JSON API checked field by field against 1,000 agent_status documents
-# written by tests/tool_statusfill.c, Server-Sent Events from KV watches,
-# hostile clients, the token, and the page itself in headless Chromium
-# (tests/web_page.js), which leaves a screenshot in test-logs/fleet.png.
-# The client side is tests/serve_client.py (plain sockets).
+# written by tests/tool_statusfill.c and against a running kanade-agent.exe,
+# Server-Sent Events from KV watches, hostile clients, the token, Ctrl-C,
+# and the page itself in headless Chromium (tests/web_page.js): first
+# render, a live change, the server going away and coming back; it leaves
+# a screenshot in test-logs/fleet.png. The client side is
+# tests/serve_client.py (plain sockets).
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 K="$BUILD/kanade.exe"
