@@ -80,16 +80,12 @@ wait_state() {
     for ((i = 0; i < $2 * 2; i++)); do [ "$(svc_state)" = "$1" ] && return 0; sleep 0.5; done
     return 1
 }
-# field NAME: a top-level field of the JSON document on stdin ("" if absent).
-field() { python3 -c 'import json,sys
-d = json.loads(sys.stdin.read() or "{}"); v = d.get(sys.argv[1])
-print("" if v is None else (json.dumps(v) if isinstance(v, (list, dict)) else v))' "$1" 2>/dev/null; }
 status() { cli jetstream kv get agent_status "$ID" 2>/dev/null; }
 # wait_status FIELD VALUE SECONDS
 wait_status() {
     local i
     for ((i = 0; i < $3; i++)); do
-        [ "$(status | field "$1")" = "$2" ] && return 0
+        [ "$(status | jfield "$1")" = "$2" ] && return 0
         sleep 1
     done
     return 1
@@ -201,19 +197,18 @@ check "first evaluation logged" wait_since "checking target_version: running=$VE
 check "heartbeat_interval from the global scope" wait_since "heartbeat_interval: 5000 ms" 30
 
 hb=$(w "$TOOL" sub "$NATS_URL" "heartbeat.$ID" 30000)
-check_eq "heartbeat: pc_id" "$(printf '%s' "$hb" | field pc_id)" "$ID"
-check_eq "heartbeat: agent_version" "$(printf '%s' "$hb" | field agent_version)" "$VERSION_RUN"
-check_eq "heartbeat: os_family" "$(printf '%s' "$hb" | field os_family)" windows
-check_eq "heartbeat: transport (no CA: plaintext)" "$(printf '%s' "$hb" | field transport)" plaintext
+check_eq "heartbeat: pc_id" "$(printf '%s' "$hb" | jfield pc_id)" "$ID"
+check_eq "heartbeat: agent_version" "$(printf '%s' "$hb" | jfield agent_version)" "$VERSION_RUN"
+check_eq "heartbeat: os_family" "$(printf '%s' "$hb" | jfield os_family)" windows
+check_eq "heartbeat: transport (no CA: plaintext)" "$(printf '%s' "$hb" | jfield transport)" plaintext
 check_nomatch "no plaintext warning for a loopback broker" "$(since)" "WARN plaintext"
-check_eq "heartbeat: update_state" "$(printf '%s' "$hb" | field update_state)" idle
-check_match "heartbeat: at is RFC 3339 UTC" "$(printf '%s' "$hb" | field at)" '^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$'
-check_eq "heartbeat: no quarantined_versions when none" "$(printf '%s' "$hb" | field quarantined_versions)" ""
-want_digest=$(python3 -c 'import hashlib,base64,sys
-print("SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(open(sys.argv[1],"rb").read()).digest()).decode())' "$AGENT")
-check_eq "heartbeat: exe_sha256 is the running image's digest" "$(printf '%s' "$hb" | field exe_sha256)" "$want_digest"
+check_eq "heartbeat: update_state" "$(printf '%s' "$hb" | jfield update_state)" idle
+check_match "heartbeat: at is RFC 3339 UTC" "$(printf '%s' "$hb" | jfield at)" '^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$'
+check_eq "heartbeat: no quarantined_versions when none" "$(printf '%s' "$hb" | jfield quarantined_versions)" ""
+want_digest=$(nats_digest "$AGENT")
+check_eq "heartbeat: exe_sha256 is the running image's digest" "$(printf '%s' "$hb" | jfield exe_sha256)" "$want_digest"
 check "agent_status/$ID holds the document" wait_status pc_id "$ID" 30
-check_eq "agent_status: agent_version" "$(status | field agent_version)" "$VERSION_RUN"
+check_eq "agent_status: agent_version" "$(status | jfield agent_version)" "$VERSION_RUN"
 
 out=$(cli ping "$ID" --timeout 10s 2>&1); rc=$?
 check_eq "kanade ping answered" "$rc" 0
@@ -230,8 +225,8 @@ check_eq "rollout --pcs exits 0" "$rc" 0
 check "checking line for the pc scope" \
     wait_since "checking target_version: running=$VERSION_RUN target=3\.1\.4 scope=pcs\.$ID" 30
 check "status: target_version" wait_status target_version 3.1.4 30
-check_eq "status: target_scope" "$(status | field target_scope)" "pcs.$ID"
-check_match "status: update_state pending or scheduled" "$(status | field update_state)" '^(pending|scheduled)$'
+check_eq "status: target_scope" "$(status | jfield target_scope)" "pcs.$ID"
+check_match "status: update_state pending or scheduled" "$(status | jfield update_state)" '^(pending|scheduled)$'
 
 # ---- groups -----------------------------------------------------------------
 echo "== group membership"
@@ -309,7 +304,7 @@ check "waiting for the broker" wait_since "waiting for broker" 30
 sleep 30
 nats_start
 hb=$(w "$TOOL" sub "$NATS_URL" "heartbeat.$ID" 150000)
-check_eq "heartbeat once the broker is up" "$(printf '%s' "$hb" | field pc_id)" "$ID"
+check_eq "heartbeat once the broker is up" "$(printf '%s' "$hb" | jfield pc_id)" "$ID"
 check "buckets opened after the cold start" wait_since "buckets ready" 30
 check "evaluation after the cold start" wait_since "checking target_version: running=$VERSION_RUN target=7\.0\.2" 30
 check_eq "no restart of the agent" "$(since | grep -c 'starting kanade-agent')" 1

@@ -38,9 +38,6 @@ kvget() {
 }
 # jq_py EXPR: evaluates a Python expression over the JSON on stdin (bound to d).
 jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print(($1))"; }
-nats_digest() {
-    python3 -c 'import hashlib,base64,sys; print("SHA-256="+base64.urlsafe_b64encode(hashlib.sha256(open(sys.argv[1],"rb").read()).digest()).decode())' "$1"
-}
 fsize() { stat -c %s "$1"; }
 
 wine_prefix

@@ -74,15 +74,6 @@ for a in d.get("account_details") or []:
             except (KeyError, TypeError): pass' "$2" "$3"
 }
 meta_leader() { mon "$1" jsz | python3 -c 'import json,sys; print(json.load(sys.stdin).get("meta_cluster",{}).get("leader",""))' 2>/dev/null; }
-wait_for() {
-    local limit=$1 desc=$2 t0=$SECONDS; shift 2
-    while [ $((SECONDS - t0)) -lt "$limit" ]; do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.5
-    done
-    echo "  (timed out after ${limit}s waiting for: $desc)"
-    return 1
-}
 has_leader() { [ -n "$(meta_leader "$1")" ]; }
 # settled: every live node says it is healthy (a meta leader, and current on
 # every stream and consumer it holds: the server's /healthz), so a JetStream

@@ -22,12 +22,6 @@ D="$T_DIR/files"; mkdir -p "$D"
 t() { w "$TOOL" "$@"; }
 n() { node "$IDIR/js.mjs" "$NATS_URL" "$@"; }
 wp() { printf 'Z:%s' "${1//\//\\}"; }
-wait_for() {
-    local i n=$(( ${3:-30} * 10 ))
-    for ((i = 0; i < n; i++)); do grep -Eq -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    bad "timed out waiting for /$2/ in $(basename "$1")"
-    return 1
-}
 sha() { sha256sum <"$1" | cut -d' ' -f1; }
 
 echo "# KV buckets created by one side, opened by the other"
@@ -64,14 +58,14 @@ done
 echo "# live watches across clients"
 n kv-watch cb 'live.>' 2 30 >"$D/jw.out" 2>"$D/jw.err" &
 jp=$!
-wait_for "$D/jw.out" READY
+wait_line "$D/jw.out" READY
 r1=$(t kv-put cb live.a one); t kv-del cb live.a >/dev/null
 wait "$jp"
 check_eq "nats.js watcher sees our put and delete" "$(tr '\n' '|' <"$D/jw.out")" "READY|$r1 PUT live.a one|$((r1 + 1)) DEL live.a |"
 # Straight to the file: a `w` pipe (tr) would hold the lines until exit.
 wine "$TOOL" kv-watch cb 'live2.>' 2 30 >"$D/ow.out" 2>"$D/ow.err" &
 op=$!
-wait_for "$D/ow.out" INIT_DONE
+wait_line "$D/ow.out" INIT_DONE
 r1=$(n kv-put cb live2.b two); n kv-del cb live2.b >/dev/null
 wait "$op"
 check_eq "our watcher sees nats.js's put and delete" "$(tr -d '\r' <"$D/ow.out" | tr '\n' '|')" \

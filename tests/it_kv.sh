@@ -13,18 +13,6 @@ nats_start -V          # traced until the restart test: the direct get checks re
 export NATS_URL
 
 t() { w "$TOOL" "$@"; }
-# js_field JSON path: prints a value from a JSON document (python3).
-js_field() { python3 -c 'import json,sys
-d=json.loads(sys.stdin.read())
-for k in sys.argv[1].split("."): d=d[k]
-print(json.dumps(d))' "$1"; }
-# wait_for FILE REGEX [SECONDS]: polls until FILE has a line matching REGEX.
-wait_for() {
-    local i n=$(( ${3:-30} * 10 ))
-    for ((i = 0; i < n; i++)); do grep -Eq -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-    bad "timed out waiting for /$2/ in $(basename "$1")"
-    return 1
-}
 # A background watcher writes straight to its file (no `w` pipe: tr would
 # buffer the lines until exit); CRs are stripped when reading.
 watch_bg() { local out=$1; shift; wine "$TOOL" kv-watch "$@" >"$out" 2>"$out.err" & }
@@ -122,7 +110,7 @@ out=$(t kv-watch wb a 1 20 | tr '\n' '|')
 check_eq "watch of one key" "$out" "READY|3 PUT a 3|INIT_DONE|"
 watch_bg "$T_DIR/w1.out" wb '>' 4 30
 wpid=$!
-wait_for "$T_DIR/w1.out" INIT_DONE
+wait_line "$T_DIR/w1.out" INIT_DONE
 t kv-put wb c 5 >/dev/null; t kv-put wb a 6 >/dev/null
 wait "$wpid"; rc=$?
 check_eq "watch sees updates after INIT_DONE" "$rc/$(lines "$T_DIR/w1.out")" \
@@ -134,9 +122,9 @@ t kv-put rs x 1 >/dev/null; t kv-put rs y 2 >/dev/null; t kv-put rs x 3 >/dev/nu
 # Expect: x@3 y@2 in stream order, INIT_DONE, then revisions 4..9 once each.
 watch_bg "$T_DIR/w2.out" rs '>' 8 90
 wpid=$!
-wait_for "$T_DIR/w2.out" INIT_DONE
+wait_line "$T_DIR/w2.out" INIT_DONE
 t kv-put rs y 4 >/dev/null; t kv-put rs z 5 >/dev/null
-wait_for "$T_DIR/w2.out" '^5 PUT z'
+wait_line "$T_DIR/w2.out" '^5 PUT z'
 nats_restart
 t kv-put rs x 6 >/dev/null; t kv-del rs y >/dev/null
 sleep 3      # the watcher is reconnecting or has resumed meanwhile
@@ -152,7 +140,7 @@ t kv-open hb 5 >/dev/null
 t kv-put hb a 1 >/dev/null
 watch_bg "$T_DIR/w3.out" hb '>' 3 60
 wpid=$!
-wait_for "$T_DIR/w3.out" INIT_DONE
+wait_line "$T_DIR/w3.out" INIT_DONE
 names=$(t api CONSUMER.NAMES.KV_hb '{}' | js_field consumers | tr -d '[]" ')
 check_match "the watch runs on one ephemeral consumer" "$names" '^[A-Za-z0-9_-]+$'
 t api "CONSUMER.DELETE.KV_hb.$names" >/dev/null

@@ -14,13 +14,6 @@ export NATS_URL
 D="$T_DIR/files"; mkdir -p "$D"
 
 t() { w "$TOOL" "$@"; }
-js_field() { python3 -c 'import json,sys
-d=json.loads(sys.stdin.read())
-for k in sys.argv[1].split("."): d=d[k]
-print(json.dumps(d))' "$1"; }
-# The NATS digest of a file: "SHA-256=" + padded base64url of its SHA-256.
-nats_digest() { python3 -c 'import hashlib,base64,sys
-print("SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(open(sys.argv[1],"rb").read()).digest()).decode())' "$1"; }
 # A Unix path as Wine sees it (Z: is the root), without a wine call.
 wp() { printf 'Z:%s' "${1//\//\\}"; }
 enc_name() { printf '%s' "$1" | base64 -w0 | tr '+/' '-_'; }

@@ -75,27 +75,9 @@ log_mark() { MARK=$(logs | wc -l); }
 since_mark() { logs | tail -n +$((MARK + 1)); }
 ping_field() { K ping canary-01 --timeout 2s 2>/dev/null | awk -v f="$1" '$1 == f { $1 = ""; sub(/^ +/, ""); print }'; }
 status_json() { K jetstream kv get agent_status canary-01 2>/dev/null; }
-# jfield FIELD: a top-level field of the JSON on stdin ("" when absent;
-# arrays and objects as compact JSON).
-jfield() {
-    python3 -c 'import json,sys
-try: d = json.load(sys.stdin)
-except Exception: sys.exit(0)
-v = d.get(sys.argv[1]) if isinstance(d, dict) else None
-print("" if v is None else json.dumps(v, separators=(",", ":")) if isinstance(v, (list, dict)) else v)' "$1"
-}
 status_field() { status_json | jfield "$1"; }
 svc_state() { w sc query KanadeAgent 2>/dev/null | awk '/STATE/ { print $4 }'; }
 # wait_for SECONDS DESCRIPTION COMMAND...: polls until the command succeeds.
-wait_for() {
-    local limit=$1 desc=$2 t0=$SECONDS; shift 2
-    while [ $((SECONDS - t0)) -lt "$limit" ]; do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.5
-    done
-    echo "  (timed out after ${limit}s waiting for: $desc)"
-    return 1
-}
 version_is() { [ "$(ping_field agent_version)" = "$1" ]; }
 state_is() { [ "$(status_field update_state)" = "$1" ]; }
 log_has() { since_mark | grep -Eq -- "$1"; }
@@ -242,7 +224,7 @@ check_eq "broker cut: update_state done" "$(status_field update_state)" done
 # ---- 6. tampered release: digest does not match the chunks ---------------
 PUT=$(TJ obj-put agent_releases 0.1.7 "$(winpath "$VERS/agent-0.1.3.exe")" 2>/dev/null)
 read -r _ T_SIZE T_CHUNKS _ _ T_NUID <<<"$PUT"
-WRONG=$(python3 -c 'import hashlib,base64,sys; print("SHA-256="+base64.urlsafe_b64encode(hashlib.sha256(open(sys.argv[1],"rb").read()).digest()).decode())' "$VERS/agent-0.1.2.exe")
+WRONG=$(nats_digest "$VERS/agent-0.1.2.exe")
 META_SUBJ="\$O.agent_releases.M.$(python3 -c 'import base64; print(base64.urlsafe_b64encode(b"0.1.7").decode())')"
 printf '{"name":"0.1.7","bucket":"agent_releases","nuid":"%s","size":%s,"mtime":"%s","chunks":%s,"digest":"%s"}' \
     "$T_NUID" "$T_SIZE" "$(date -u +%Y-%m-%dT%H:%M:%S.000Z)" "$T_CHUNKS" "$WRONG" > "$T_DIR/meta-0.1.7.json"

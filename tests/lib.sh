@@ -79,3 +79,50 @@ wine_prefix() {
 
 # Run a Windows exe; stdout/stderr pass through with CR stripped.
 w() { wine "$@" 2> >(tr -d '\r' >&2) | tr -d '\r'; return "${PIPESTATUS[0]}"; }
+
+# ---- shared helpers for the integration suites -----------------------------
+
+# wait_for LIMIT DESC CMD...: runs CMD every 0.5 s until it succeeds (0) or
+# LIMIT seconds pass (1, with a line naming DESC).
+wait_for() {
+    local limit=$1 desc=$2 t0=$SECONDS; shift 2
+    while [ $((SECONDS - t0)) -lt "$limit" ]; do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.5
+    done
+    echo "  (timed out after ${limit}s waiting for: $desc)"
+    return 1
+}
+
+# wait_line FILE REGEX [SECONDS]: polls until FILE has a line matching
+# REGEX (default 30 s); a time-out counts as a failed check.
+wait_line() {
+    local i n=$(( ${3:-30} * 10 ))
+    for ((i = 0; i < n; i++)); do grep -Eq -- "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+    bad "timed out waiting for /$2/ in $(basename "$1")"
+    return 1
+}
+
+# jfield FIELD: a top-level field of the JSON document on stdin ("" when
+# absent or not JSON; arrays and objects as compact JSON).
+jfield() {
+    python3 -c 'import json,sys
+try: d = json.load(sys.stdin)
+except Exception: sys.exit(0)
+v = d.get(sys.argv[1]) if isinstance(d, dict) else None
+print("" if v is None else json.dumps(v, separators=(",", ":")) if isinstance(v, (list, dict)) else v)' "$1"
+}
+
+# js_field PATH: the value at a dotted PATH of the JSON document on stdin,
+# as JSON (strings keep their quotes).
+js_field() { python3 -c 'import json,sys
+d=json.loads(sys.stdin.read())
+for k in sys.argv[1].split("."): d=d[k]
+print(json.dumps(d))' "$1"; }
+
+# nats_digest FILE: the digest NATS object stores record, "SHA-256=" and the
+# padded base64url of the file's SHA-256.
+nats_digest() {
+    python3 -c 'import hashlib,base64,sys
+print("SHA-256=" + base64.urlsafe_b64encode(hashlib.sha256(open(sys.argv[1],"rb").read()).digest()).decode())' "$1"
+}

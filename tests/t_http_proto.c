@@ -267,8 +267,4 @@ static int main_(void)
     return th_summary("t_http_proto");
 }
 
-#ifdef _WIN32
-int wmain(void) { return main_(); }
-#else
-int main(void) { return main_(); }
-#endif
+TH_MAIN

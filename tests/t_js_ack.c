@@ -89,8 +89,4 @@ static int main_(void)
     return th_summary("t_js_ack");
 }
 
-#ifdef _WIN32
-int wmain(void) { return main_(); }
-#else
-int main(void) { return main_(); }
-#endif
+TH_MAIN

@@ -742,8 +742,4 @@ static int main_(void)
     return th_summary("t_json");
 }
 
-#ifdef _WIN32
-int wmain(void) { return main_(); }
-#else
-int main(void) { return main_(); }
-#endif
+TH_MAIN

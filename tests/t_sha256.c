@@ -429,8 +429,4 @@ static int main_(void)
     return th_summary("t_sha256");
 }
 
-#ifdef _WIN32
-int wmain(void) { return main_(); }
-#else
-int main(void) { return main_(); }
-#endif
+TH_MAIN

@@ -88,8 +88,4 @@ static int main_(void)
     return th_summary("t_url");
 }
 
-#ifdef _WIN32
-int wmain(void) { return main_(); }
-#else
-int main(void) { return main_(); }
-#endif
+TH_MAIN

@@ -29,6 +29,14 @@ static const char *th_cur;
     if (th_cur_failed) { th_failed++; fprintf(stderr, "not ok %s\n", #fn); } \
     else { th_passed++; } } while (0)
 
+/* The entry point of a unit test whose body is `static int main_(void)`:
+** wmain under mingw's -municode, main natively. */
+#ifdef _WIN32
+#define TH_MAIN int wmain(void) { return main_(); }
+#else
+#define TH_MAIN int main(void) { return main_(); }
+#endif
+
 static int th_summary(const char *suite)
 {
     printf("%s: %d passed, %d failed\n", suite, th_passed, th_failed);
