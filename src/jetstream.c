@@ -492,3 +492,38 @@ void js_ordered_stop(js_ordered *o)
     if (nats_is_connected(o->c)) ord_delete_consumer(o);
     free(o);
 }
+
+/* see jetstream.h */
+int js_last_per_subject(nats_conn *c, const char *stream, const char *filter, int headers_only,
+                        int wait_ms, const char *what, void (*each)(void *arg, const nats_msg *m),
+                        void *arg, js_err *e)
+{
+    js_ordered_cfg cfg;
+    js_ordered *o = NULL;
+    uint64_t pending = 0, got = 0;
+    int rc;
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.stream = stream;
+    cfg.filter = filter;
+    cfg.deliver_policy = "last_per_subject";
+    cfg.headers_only = headers_only;
+    rc = js_ordered_start(c, &cfg, &o, &pending, e);
+    if (rc != NATS_OK) return rc;
+    /* pending counts the subjects at the start: later writes are not waited for. */
+    while (pending > 0) {
+        nats_msg *m = NULL;
+        js_meta mt;
+        rc = js_ordered_next(o, wait_ms, &m, &mt);
+        if (rc != NATS_OK) {
+            js_fail(e, rc, "listing %s stopped: %s", what, nats_strerror(rc));
+            break;
+        }
+        got++;
+        each(arg, m);
+        nats_msg_free(m);
+        if (mt.pending == 0 || got >= pending) break;
+    }
+    js_ordered_stop(o);
+    return rc;
+}

@@ -76,4 +76,15 @@ int js_ordered_start(nats_conn *c, const js_ordered_cfg *cfg, js_ordered **out,
 /* Next data message and its parsed ack metadata; NATS_ERR_TIMEOUT after timeout_ms. */
 int js_ordered_next(js_ordered *o, int timeout_ms, nats_msg **msg, js_meta *meta);
 void js_ordered_stop(js_ordered *o);        /* harmless on NULL */
+
+/*
+** One pass over the last message of every subject matching filter (an
+** ordered consumer delivering last_per_subject): each(arg, m) for each
+** message, which is freed after the call. wait_ms bounds the wait for each
+** message. NATS_OK, or the error that cut the listing short (in e, naming
+** what).
+*/
+int js_last_per_subject(nats_conn *c, const char *stream, const char *filter, int headers_only,
+                        int wait_ms, const char *what, void (*each)(void *arg, const nats_msg *m),
+                        void *arg, js_err *e);
 #endif

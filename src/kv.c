@@ -561,39 +561,31 @@ static int kv_entry_from_msg(const char *prefix, const nats_msg *m, const js_met
 }
 
 /* see kv.h */
+/* kv_keys's pass over the bucket: a key per live (PUT) entry. */
+typedef struct keys_pass {
+    const kv_bucket *b;
+    void (*cb)(void *arg, const char *key);
+    void *arg;
+} keys_pass;
+
+static void key_of(void *arg, const nats_msg *m)
+{
+    const keys_pass *p = arg;
+    size_t n = strlen(p->b->prefix);
+    if (kv_op_of(m) == KV_OP_PUT && strncmp(m->subject, p->b->prefix, n) == 0)
+        p->cb(p->arg, m->subject + n);
+}
+
 int kv_keys(kv_bucket *b, void (*cb)(void *arg, const char *key), void *arg, js_err *e)
 {
     char filter[KV_NAME_MAX + 8];
-    js_ordered_cfg cfg;
-    js_ordered *o = NULL;
-    uint64_t pending = 0, got = 0;
-    int rc;
-
+    keys_pass p;
     js_err_clear(e);
     snprintf(filter, sizeof filter, "%s>", b->prefix);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.stream = b->stream;
-    cfg.filter = filter;
-    cfg.deliver_policy = "last_per_subject";
-    cfg.headers_only = 1;
-    rc = js_ordered_start(b->c, &cfg, &o, &pending, e);
-    if (rc != NATS_OK) return rc;
-    while (pending > 0) {
-        nats_msg *m = NULL;
-        js_meta mt;
-        rc = js_ordered_next(o, KV_LIST_WAIT_MS, &m, &mt);
-        if (rc != NATS_OK) {
-            js_fail(e, rc, "listing keys stopped: %s", nats_strerror(rc));
-            break;
-        }
-        got++;
-        if (kv_op_of(m) == KV_OP_PUT && strncmp(m->subject, b->prefix, strlen(b->prefix)) == 0)
-            cb(arg, m->subject + strlen(b->prefix));
-        nats_msg_free(m);
-        if (mt.pending == 0 || got >= pending) break;
-    }
-    js_ordered_stop(o);
-    return rc;
+    p.b = b;
+    p.cb = cb;
+    p.arg = arg;
+    return js_last_per_subject(b->c, b->stream, filter, 1, KV_LIST_WAIT_MS, "keys", key_of, &p, e);
 }
 
 /* see kv.h */

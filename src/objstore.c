@@ -772,43 +772,35 @@ int obj_get_file(obj_store *s, const char *name, const char *path_utf8,
 /* ---- list / delete ---------------------------------------------------- */
 
 /* see objstore.h */
+/* obj_list's pass over the meta subjects. */
+typedef struct list_pass {
+    int include_deleted;
+    void (*cb)(void *arg, const obj_info *info);
+    void *arg;
+} list_pass;
+
+static void info_of(void *arg, const nats_msg *m)
+{
+    const list_pass *p = arg;
+    obj_info inf;
+    js_err e2;
+    /* A malformed meta is skipped here; obj_info_get reports it. */
+    if (obj_parse_meta((const char *)m->data, m->len, &inf, &e2) == NATS_OK
+        && (p->include_deleted || !inf.deleted))
+        p->cb(p->arg, &inf);
+}
+
 int obj_list(obj_store *s, int include_deleted,
              void (*cb)(void *arg, const obj_info *info), void *arg, js_err *e)
 {
     char filter[OBJ_BUCKET_MAX + 16];
-    js_ordered_cfg cfg;
-    js_ordered *o = NULL;
-    uint64_t pending = 0, got = 0;
-    int rc;
-
+    list_pass p;
     js_err_clear(e);
     snprintf(filter, sizeof filter, "$O.%s.M.>", s->name);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.stream = s->stream;
-    cfg.filter = filter;
-    cfg.deliver_policy = "last_per_subject";
-    rc = js_ordered_start(s->c, &cfg, &o, &pending, e);
-    if (rc != NATS_OK) return rc;
-    while (pending > 0) {
-        nats_msg *m = NULL;
-        js_meta mt;
-        obj_info inf;
-        js_err e2;
-        rc = js_ordered_next(o, 3 * JS_TIMEOUT_MS, &m, &mt);
-        if (rc != NATS_OK) {
-            js_fail(e, rc, "listing %s stopped: %s", s->name, nats_strerror(rc));
-            break;
-        }
-        got++;
-        /* A malformed meta is skipped here; obj_info_get reports it. */
-        if (obj_parse_meta((const char *)m->data, m->len, &inf, &e2) == NATS_OK
-            && (include_deleted || !inf.deleted))
-            cb(arg, &inf);
-        nats_msg_free(m);
-        if (mt.pending == 0 || got >= pending) break;
-    }
-    js_ordered_stop(o);
-    return rc;
+    p.include_deleted = include_deleted;
+    p.cb = cb;
+    p.arg = arg;
+    return js_last_per_subject(s->c, s->stream, filter, 0, 3 * JS_TIMEOUT_MS, s->name, info_of, &p, e);
 }
 
 /* see objstore.h */
