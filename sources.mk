@@ -7,7 +7,7 @@ PURE_SRC = src/sha256.c src/pe_version.c src/json.c src/scope.c src/conf.c \
 	src/broker_conf.c src/sign.c src/url.c src/http_proto.c
 
 # Win32 modules shared by both executables.
-WIN_SRC = src/win.c src/log.c src/tls.c src/nats_glue.c src/nats_api.c src/jetstream.c src/rollout_kv.c \
+WIN_SRC = src/win.c src/log.c src/tls.c src/nats_glue.c src/nats_api.c src/nats_srv.c src/jetstream.c src/rollout_kv.c \
 	src/kv.c src/objstore.c
 
 # kanade-agent.exe only.

@@ -35,7 +35,7 @@ for m in $(mk_list PURE_SRC); do LAYER[$m]=pure; done
 for m in $(mk_list WIN_SRC); do
     case $m in
         win|log|tls) LAYER[$m]=win32 ;;
-        nats_glue|nats_api) LAYER[$m]=nats ;;
+        nats_glue|nats_api|nats_srv) LAYER[$m]=nats ;;
         jetstream|kv|objstore|rollout_kv) LAYER[$m]=jetstream ;;
         *) LAYER[$m]=jetstream; NOTES+=("note: $m.c (WIN_SRC) is not placed in scripts/include-graph.sh; checked as jetstream") ;;
     esac

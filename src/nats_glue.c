@@ -29,7 +29,6 @@
 #include "nats_proto.h"
 #include "tls.h"
 #include "json.h"
-#include "url.h"
 #include "win.h"
 
 #define RBUF_SIZE        (256 * 1024)   /* one recv() */
@@ -115,112 +114,17 @@ void nats_nuid_next(nats_conn *c, char out[23])
     out[22] = 0;
 }
 
-/* ---- server list ------------------------------------------------------ */
-
-/*
-** Parses one URL "[nats|tls]://[user:pass@|token@]host[:port]" into sv.
-** Returns 0, or 1 with a reason in err.
-*/
-static int parse_url(const char *u, size_t len, srv *sv, char *err, size_t cap)
-{
-    const char *p = u, *end = u + len, *at, *h, *he, *colon;
-    char given[sizeof sv->url];
-    size_t n;
-    memset(sv, 0, sizeof sv[0]);
-    if (len == 0 || len >= sizeof sv->url) { snprintf(err, cap, "bad server URL (empty or too long)"); return 1; }
-    /* sv->url only ever goes into messages and logs: it keeps no secret. */
-    memcpy(given, u, len);
-    given[len] = 0;
-    url_redact(given, sv->url, sizeof sv->url);
-    if (len > 7 && _strnicmp(p, "nats://", 7) == 0) p += 7;
-    else if (len > 6 && _strnicmp(p, "tls://", 6) == 0) { p += 6; sv->tls = 1; }
-    else if (memchr(u, '/', len)) { snprintf(err, cap, "bad server URL '%s': use nats://host:port or tls://host:port", sv->url); return 1; }
-    for (at = end; at > p && at[-1] != '@'; at--) {}
-    if (at > p) {                                   /* userinfo */
-        const char *ui = p, *ue = at - 1, *sep = (const char *)memchr(ui, ':', (size_t)(ue - ui));
-        char tmp[256];
-        if ((size_t)(ue - ui) >= sizeof tmp) { snprintf(err, cap, "bad server URL '%s': credentials too long", sv->url); return 1; }
-        if (sep) {
-            memcpy(tmp, ui, (size_t)(sep - ui)); tmp[sep - ui] = 0; sv->user = nats_dupstr(tmp);
-            memcpy(tmp, sep + 1, (size_t)(ue - sep - 1)); tmp[ue - sep - 1] = 0; sv->pass = nats_dupstr(tmp);
-        } else {
-            memcpy(tmp, ui, (size_t)(ue - ui)); tmp[ue - ui] = 0; sv->token = nats_dupstr(tmp);
-        }
-        p = at;
-    }
-    if (p < end && *p == '[') {                     /* [v6]:port */
-        h = p + 1;
-        he = (const char *)memchr(h, ']', (size_t)(end - h));
-        if (!he) { snprintf(err, cap, "bad server URL '%s': missing ']'", sv->url); return 1; }
-        colon = (he + 1 < end && he[1] == ':') ? he + 1 : NULL;
-        if (he + 1 < end && !colon) { snprintf(err, cap, "bad server URL '%s'", sv->url); return 1; }
-    } else {
-        h = p;
-        colon = NULL;
-        for (he = p; he < end && *he != '/'; he++) if (*he == ':') colon = he;
-        if (colon) he = colon;
-    }
-    n = (size_t)(he - h);
-    if (n == 0 || n >= sizeof sv->host) { snprintf(err, cap, "bad server URL '%s': no host", sv->url); return 1; }
-    memcpy(sv->host, h, n);
-    sv->host[n] = 0;
-    if (colon) {
-        const char *q = colon + 1;
-        unsigned long port = 0;
-        size_t k = 0;
-        for (; q < end && *q != '/'; q++, k++) {
-            if (*q < '0' || *q > '9' || k >= 5) { snprintf(err, cap, "bad server URL '%s': bad port", sv->url); return 1; }
-            port = port * 10 + (unsigned long)(*q - '0');
-        }
-        if (port == 0 || port > 65535) { snprintf(err, cap, "bad server URL '%s': bad port", sv->url); return 1; }
-        snprintf(sv->port, sizeof sv->port, "%lu", port);
-    } else {
-        snprintf(sv->port, sizeof sv->port, "4222");
-    }
-    return 0;
-}
-
-/* Splits the comma-separated list into c->servers. 0 = ok. */
-static int parse_servers(nats_conn *c, const char *list, char *err, size_t cap)
-{
-    const char *p = list ? list : "nats://127.0.0.1:4222";
-    while (*p) {
-        const char *e;
-        size_t n;
-        while (*p == ' ' || *p == ',' || *p == '\t') p++;
-        if (!*p) break;
-        for (e = p; *e && *e != ','; e++) {}
-        n = (size_t)(e - p);
-        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
-        if (c->nservers == MAX_SERVERS) { snprintf(err, cap, "too many server URLs (max %d)", MAX_SERVERS); return 1; }
-        if (parse_url(p, n, &c->servers[c->nservers], err, cap)) return 1;
-        c->nservers++;
-        p = e;
-    }
-    if (c->nservers == 0) { snprintf(err, cap, "no server URL given"); return 1; }
-    return 0;
-}
-
-/* Shuffles the configured list (Fisher-Yates), so that a fleet given the
-** same URLs spreads over the nodes instead of all taking the first. */
-static void shuffle_servers(nats_conn *c)
-{
-    int i;
-    for (i = c->nservers - 1; i > 0; i--) {
-        int j = (int)(win_random_u32() % (uint32_t)(i + 1));
-        srv t = c->servers[i];
-        c->servers[i] = c->servers[j];
-        c->servers[j] = t;
-    }
-}
-
 /* ---- socket I/O -------------------------------------------------------- */
+
+/* sio_recv's results besides a byte count (> 0) and 0 at EOF. */
+#define SIO_ERROR   (-1)    /* a socket error, recorded with win_err */
+#define SIO_TIMEOUT (-2)    /* the deadline passed */
+#define SIO_CLOSING (-3)    /* nats_close was called */
 
 /*
 ** Receives into buf from the current socket. Waits (on the close event and
 ** the socket event) only when nothing is there, until `deadline` (tick
-** ms). Returns bytes > 0, 0 at EOF, -1 on a socket error (recorded with
-** win_err), -2 at the deadline, -3 when nats_close was called.
+** ms). Returns bytes > 0, 0 at EOF, or SIO_ERROR, SIO_TIMEOUT, SIO_CLOSING.
 */
 static int sio_recv(nats_conn *c, void *buf, size_t cap, uint64_t deadline)
 {
@@ -231,16 +135,16 @@ static int sio_recv(nats_conn *c, void *buf, size_t cap, uint64_t deadline)
         DWORD r;
         int n = recv(c->sock, (char *)buf, (int)(cap > 0x7fffffff ? 0x7fffffff : cap), 0);
         if (n >= 0) return n;
-        if (WSAGetLastError() != WSAEWOULDBLOCK) { win_err("recv", NULL); return -1; }
-        if (c->closing) return -3;
+        if (WSAGetLastError() != WSAEWOULDBLOCK) { win_err("recv", NULL); return SIO_ERROR; }
+        if (c->closing) return SIO_CLOSING;
         now = win_tick_ms();
-        if (now >= deadline) return -2;
+        if (now >= deadline) return SIO_TIMEOUT;
         hs[0] = c->close_ev;
         hs[1] = c->sev;
         r = WaitForMultipleObjects(2, hs, FALSE, (DWORD)(deadline - now));
-        if (r == WAIT_OBJECT_0) return -3;
-        if (r == WAIT_TIMEOUT) return -2;
-        if (r != WAIT_OBJECT_0 + 1) { win_err("WaitForMultipleObjects", NULL); return -1; }
+        if (r == WAIT_OBJECT_0) return SIO_CLOSING;
+        if (r == WAIT_TIMEOUT) return SIO_TIMEOUT;
+        if (r != WAIT_OBJECT_0 + 1) { win_err("WaitForMultipleObjects", NULL); return SIO_ERROR; }
         WSAEnumNetworkEvents(c->sock, c->sev, &ne);     /* resets the event */
     }
 }
@@ -348,41 +252,6 @@ static size_t inbound_limit(size_t max_payload)
     return lim > ((size_t)256 << 20) ? ((size_t)256 << 20) : lim;
 }
 
-/*
-** Adds the cluster's other servers from an INFO's connect_urls ("host:port"
-** strings) to the list, so a client given one URL can fail over to nodes it
-** was never told about. A learned server takes the scheme and credentials
-** of the server that announced it. Only the reader (or nats_connect before
-** it starts) touches the list, and entries never move, so cur_srv stays
-** valid. Full list: the rest are ignored.
-*/
-static void learn_servers(nats_conn *c, const json_doc *d)
-{
-    const srv *from = c->cur_srv;
-    int arr = json_find(d, 0, "connect_urls"), i, k, n;
-    if (arr < 0 || d->tok[arr].type != JSON_ARRAY || !from) return;
-    n = d->tok[arr].size;
-    for (i = arr + 1, k = 0; k < n && i > 0 && i < d->ntok; k++, i = json_skip(d, i)) {
-        char hp[280], url[300], err[200];
-        srv sv;
-        int j, dup = 0;
-        if (d->tok[i].type != JSON_STRING || json_tok_str(d, i, hp, sizeof hp) != JSON_OK) continue;
-        snprintf(url, sizeof url, "%s://%s", from->tls ? "tls" : "nats", hp);
-        if (parse_url(url, strlen(url), &sv, err, sizeof err)) continue;
-        for (j = 0; j < c->nservers && !dup; j++)
-            dup = _stricmp(c->servers[j].host, sv.host) == 0 && strcmp(c->servers[j].port, sv.port) == 0;
-        if (dup) continue;
-        if (c->nservers == MAX_SERVERS) break;
-        sv.learned = 1;
-        sv.user = nats_dupstr(from->user);
-        sv.pass = nats_dupstr(from->pass);
-        sv.token = nats_dupstr(from->token);
-        EnterCriticalSection(&c->mu);
-        c->servers[c->nservers++] = sv;
-        LeaveCriticalSection(&c->mu);
-    }
-}
-
 /* Applies an INFO (first or asynchronous). Returns 0, or NATS_ERR_PROTO. */
 static int handle_info(nats_conn *c, const char *text, size_t len)
 {
@@ -403,7 +272,7 @@ static int handle_info(nats_conn *c, const char *text, size_t len)
     LeaveCriticalSection(&c->mu);
     LeaveCriticalSection(&c->wmu);
     np_set_max_payload(&c->parser, inbound_limit((size_t)mp));
-    learn_servers(c, &d);
+    nats_srv_learn(c, &d);
     return NATS_OK;
 }
 
@@ -785,8 +654,8 @@ static int handshake(nats_conn *c, const srv *sv, uint64_t deadline, char *err, 
         int r;
         if (off == len) {
             r = sio_recv(c, c->rbuf, RBUF_SIZE, deadline);
-            if (r == -3) return NATS_ERR_CLOSED;
-            if (r == -2) { snprintf(err, cap, "%s: no INFO from the server within %d ms (not a NATS server?)", sv->url, c->connect_timeout_ms); return NATS_ERR_TIMEOUT; }
+            if (r == SIO_CLOSING) return NATS_ERR_CLOSED;
+            if (r == SIO_TIMEOUT) { snprintf(err, cap, "%s: no INFO from the server within %d ms (not a NATS server?)", sv->url, c->connect_timeout_ms); return NATS_ERR_TIMEOUT; }
             if (r == 0) { snprintf(err, cap, "%s: the server closed the connection before INFO", sv->url); return NATS_ERR_CONN; }
             if (r < 0) { snprintf(err, cap, "%s: %s", sv->url, win_last_error()); return NATS_ERR_CONN; }
             off = 0;
@@ -858,8 +727,8 @@ static int handshake(nats_conn *c, const srv *sv, uint64_t deadline, char *err, 
     c->hs_text[0] = 0;
     while (!c->hs_pong && !c->hs_err) {
         int r = sio_recv(c, c->rbuf, RBUF_SIZE, deadline);
-        if (r == -3) { c->hs = 0; return NATS_ERR_CLOSED; }
-        if (r == -2) { c->hs = 0; snprintf(err, cap, "%s: no reply to CONNECT within %d ms", sv->url, c->connect_timeout_ms); return NATS_ERR_TIMEOUT; }
+        if (r == SIO_CLOSING) { c->hs = 0; return NATS_ERR_CLOSED; }
+        if (r == SIO_TIMEOUT) { c->hs = 0; snprintf(err, cap, "%s: no reply to CONNECT within %d ms", sv->url, c->connect_timeout_ms); return NATS_ERR_TIMEOUT; }
         if (r == 0) { c->hs = 0; snprintf(err, cap, "%s: the server closed the connection during CONNECT", sv->url); return NATS_ERR_CONN; }
         if (r < 0) { c->hs = 0; snprintf(err, cap, "%s: %s", sv->url, win_last_error()); return NATS_ERR_CONN; }
         rc = feed_raw(c, c->rbuf, (size_t)r);
@@ -1024,8 +893,8 @@ static void serve(nats_conn *c)
             next_ping = win_tick_ms() + (uint64_t)c->ping_interval_ms;
         }
         n = sio_recv(c, c->rbuf, RBUF_SIZE, next_ping);
-        if (n == -2) continue;
-        if (n == -3) return;
+        if (n == SIO_TIMEOUT) continue;
+        if (n == SIO_CLOSING) return;
         if (n == 0) { nats_set_err(c, "%s: the server closed the connection", url); return; }
         if (n < 0) { nats_set_err(c, "%s: %s", url, win_last_error()); return; }
         if (feed_raw(c, c->rbuf, (size_t)n)) return;
@@ -1150,8 +1019,8 @@ int nats_connect(const nats_opts *o, nats_conn **out, char *err, size_t errcap)
     }
     np_init(&c->parser, c->line, LINE_SIZE, inbound_limit(DEFAULT_MAX_PAYLOAD));
     nuid_reset(c);
-    if (parse_servers(c, o->servers, err, errcap)) { conn_free(c); return NATS_ERR_ARG; }
-    if (c->randomize) shuffle_servers(c);
+    if (nats_srv_parse_list(c, o->servers, err, errcap)) { conn_free(c); return NATS_ERR_ARG; }
+    if (c->randomize) nats_srv_shuffle(c);
     if (o->ca_file && *o->ca_file) {
         if (tls_config_load(o->ca_file, o->cert_file, o->key_file, &c->tlscfg, err, errcap) != TLS_OK) {
             conn_free(c);

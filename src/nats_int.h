@@ -127,4 +127,12 @@ void nats_nuid_next(nats_conn *c, char out[23]);
 ** NATS_ERR_CONN is returned. */
 int nats_wr_locked(nats_conn *c, const iov *v, int nv);
 int nats_wr1_locked(nats_conn *c, const void *p, size_t n);
+/* The server list (nats_srv.c). */
+/* Splits the comma-separated URL list into c->servers. 0, or 1 with err. */
+int nats_srv_parse_list(nats_conn *c, const char *list, char *err, size_t cap);
+/* Shuffles c->servers (Fisher-Yates), so a fleet given the same URLs spreads. */
+void nats_srv_shuffle(nats_conn *c);
+/* Adds the nodes an INFO's connect_urls names that the list lacks. */
+void nats_srv_learn(nats_conn *c, const json_doc *d);
+
 #endif

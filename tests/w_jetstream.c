@@ -78,4 +78,4 @@ static int main_(void)
     return th_summary("w_jetstream");
 }
 
-int wmain(void) { return main_(); }
+TH_MAIN

@@ -514,4 +514,4 @@ static int main_(void)
     return th_summary("w_log");
 }
 
-int wmain(void) { return main_(); }
+TH_MAIN

@@ -471,7 +471,7 @@ static int main_(void)
 }
 
 #ifdef _WIN32
-int wmain(void) { return main_(); }
+TH_MAIN
 #else
 int main(void) { return main_(); }
 #endif
