@@ -631,38 +631,35 @@ static void auth_hint(nats_conn *c, const srv *sv, char *out, size_t cap)
 }
 
 /*
-** After TCP connect: reads INFO, upgrades to TLS when wanted, sends
-** CONNECT + PING and waits for PONG, all before `deadline`. Returns 0 or
-** a NATS_ERR_* with a reason in err.
+** Step 1 of the handshake: reads the server's INFO, in plaintext, and
+** applies it. What arrived after the INFO stays in c->rbuf[*off, *len).
 */
-static int handshake(nats_conn *c, const srv *sv, uint64_t deadline, char *err, size_t cap)
+static int read_info(nats_conn *c, const srv *sv, uint64_t deadline, size_t *off, size_t *len,
+                     char *err, size_t cap)
 {
     np_event ev;
-    size_t off = 0, len = 0, used = 0, n;
-    char connect_line[4096 + 16];
-    np_connect cp;
-    int rc, want_tls;
-
+    size_t used = 0;
+    int rc;
     /* A message half-read when the last attempt failed is dropped with the
     ** parser state; it was ours to free. */
     np_reset(&c->parser);
     np_set_max_payload(&c->parser, inbound_limit(DEFAULT_MAX_PAYLOAD));
     free(c->cur);
     c->cur = NULL;
-    /* 1. INFO, in plaintext */
+    *off = *len = 0;
     for (;;) {
         int r;
-        if (off == len) {
+        if (*off == *len) {
             r = sio_recv(c, c->rbuf, RBUF_SIZE, deadline);
             if (r == SIO_CLOSING) return NATS_ERR_CLOSED;
             if (r == SIO_TIMEOUT) { snprintf(err, cap, "%s: no INFO from the server within %d ms (not a NATS server?)", sv->url, c->connect_timeout_ms); return NATS_ERR_TIMEOUT; }
             if (r == 0) { snprintf(err, cap, "%s: the server closed the connection before INFO", sv->url); return NATS_ERR_CONN; }
             if (r < 0) { snprintf(err, cap, "%s: %s", sv->url, win_last_error()); return NATS_ERR_CONN; }
-            off = 0;
-            len = (size_t)r;
+            *off = 0;
+            *len = (size_t)r;
         }
-        rc = np_feed(&c->parser, c->rbuf + off, len - off, &used, &ev);
-        off += used;
+        rc = np_feed(&c->parser, c->rbuf + *off, *len - *off, &used, &ev);
+        *off += used;
         if (rc) { snprintf(err, cap, "%s: not a NATS server (%s)", sv->url, np_why(&c->parser)); return NATS_ERR_PROTO; }
         if (ev.type == NP_EV_NONE) continue;
         if (ev.type != NP_EV_INFO) { snprintf(err, cap, "%s: expected INFO from the server", sv->url); return NATS_ERR_PROTO; }
@@ -672,38 +669,44 @@ static int handshake(nats_conn *c, const srv *sv, uint64_t deadline, char *err, 
         snprintf(err, cap, "%s: the server sent a malformed INFO", sv->url);
         return NATS_ERR_PROTO;
     }
-    /* 2. TLS: asked for by the URL, the server, or a configured CA file */
-    want_tls = sv->tls || c->info_tls_required || c->tlscfg;
-    if (want_tls) {
-        tls_io io;
-        tls_conn *t = NULL;
-        char terr[300];
-        uint64_t now = win_tick_ms();
-        if (!c->tlscfg) {
-            snprintf(err, cap, "%s: the server requires TLS but no CA file is configured (set the TLS CA option)", sv->url);
-            return NATS_ERR_TLS;
-        }
-        if (!c->info_tls_required && !c->info_tls_available) {
-            snprintf(err, cap, "%s: TLS was requested but the server does not offer TLS", sv->url);
-            return NATS_ERR_TLS;
-        }
-        if (off != len) { snprintf(err, cap, "%s: unexpected data before the TLS handshake", sv->url); return NATS_ERR_PROTO; }
-        io.ctx = c;
-        io.send_all = io_send;
-        io.recv_some = io_recv;
-        rc = tls_connect(c->tlscfg, sv->host, &io, now < deadline ? (int)(deadline - now) : 1, &t, terr, sizeof terr);
-        if (c->closing) { tls_close(t); return NATS_ERR_CLOSED; }
-        if (rc != TLS_OK) { snprintf(err, cap, "%s: TLS handshake failed: %s", sv->url, terr); return NATS_ERR_TLS; }
-        EnterCriticalSection(&c->wmu);
-        c->tls = t;
-        LeaveCriticalSection(&c->wmu);
-    } else if (off != len) {
-        c->hs = 1;
-        rc = process(c, c->rbuf + off, len - off);
-        c->hs = 0;
-        if (rc) { snprintf(err, cap, "%s", nats_last_error(c)); return rc; }
+    return NATS_OK;
+}
+
+/* Step 2: TLS, asked for by the URL, the server, or a configured CA file. */
+static int start_tls(nats_conn *c, const srv *sv, uint64_t deadline, char *err, size_t cap)
+{
+    tls_io io;
+    tls_conn *t = NULL;
+    char terr[300];
+    uint64_t now = win_tick_ms();
+    int rc;
+    if (!c->tlscfg) {
+        snprintf(err, cap, "%s: the server requires TLS but no CA file is configured (set the TLS CA option)", sv->url);
+        return NATS_ERR_TLS;
     }
-    /* 3. CONNECT + PING, then PONG (or -ERR) */
+    if (!c->info_tls_required && !c->info_tls_available) {
+        snprintf(err, cap, "%s: TLS was requested but the server does not offer TLS", sv->url);
+        return NATS_ERR_TLS;
+    }
+    io.ctx = c;
+    io.send_all = io_send;
+    io.recv_some = io_recv;
+    rc = tls_connect(c->tlscfg, sv->host, &io, now < deadline ? (int)(deadline - now) : 1, &t, terr, sizeof terr);
+    if (c->closing) { tls_close(t); return NATS_ERR_CLOSED; }
+    if (rc != TLS_OK) { snprintf(err, cap, "%s: TLS handshake failed: %s", sv->url, terr); return NATS_ERR_TLS; }
+    EnterCriticalSection(&c->wmu);
+    c->tls = t;
+    LeaveCriticalSection(&c->wmu);
+    return NATS_OK;
+}
+
+/* Step 3: CONNECT + PING, then the PONG (or an -ERR). */
+static int send_connect(nats_conn *c, const srv *sv, uint64_t deadline, char *err, size_t cap)
+{
+    char connect_line[4096 + 16];
+    np_connect cp;
+    size_t n;
+    int rc;
     memset(&cp, 0, sizeof cp);
     cp.user = c->user ? c->user : sv->user;
     cp.pass = c->user ? c->pass : sv->pass;
@@ -746,6 +749,29 @@ static int handshake(nats_conn *c, const srv *sv, uint64_t deadline, char *err, 
         return c->hs_err;
     }
     return NATS_OK;
+}
+
+/*
+** After TCP connect: reads INFO, upgrades to TLS when wanted, sends
+** CONNECT + PING and waits for PONG, all before `deadline`. Returns 0 or
+** a NATS_ERR_* with a reason in err.
+*/
+static int handshake(nats_conn *c, const srv *sv, uint64_t deadline, char *err, size_t cap)
+{
+    size_t off, len;
+    int rc = read_info(c, sv, deadline, &off, &len, err, cap);
+    if (rc) return rc;
+    if (sv->tls || c->info_tls_required || c->tlscfg) {
+        if (off != len) { snprintf(err, cap, "%s: unexpected data before the TLS handshake", sv->url); return NATS_ERR_PROTO; }
+        rc = start_tls(c, sv, deadline, err, cap);
+        if (rc) return rc;
+    } else if (off != len) {
+        c->hs = 1;
+        rc = process(c, c->rbuf + off, len - off);
+        c->hs = 0;
+        if (rc) { snprintf(err, cap, "%s", nats_last_error(c)); return rc; }
+    }
+    return send_connect(c, sv, deadline, err, cap);
 }
 
 /* One server: resolve, try each address, handshake. 0 or NATS_ERR_* (err set). */
