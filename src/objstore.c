@@ -176,10 +176,45 @@ void obj_close(obj_store *s)
 
 /* ---- meta ------------------------------------------------------------- */
 
+/* see objstore.h */
+const char *obj_header(const obj_info *info, const char *name)
+{
+    int i;
+    for (i = 0; i < info->nhdr; i++)
+        if (_stricmp(info->hdr[i].name, name) == 0) return info->hdr[i].value;
+    return NULL;
+}
+
+/*
+** "headers": {"Name": ["value", ...], ...} as nats.go and nats.js write it:
+** the first value of each name is kept, up to OBJ_MAX_HDRS names. Names or
+** values too long for obj_hdr are dropped rather than cut, so a cut value
+** can never be mistaken for the real one.
+*/
+static void obj_parse_headers(const json_doc *d, int obj, obj_info *out)
+{
+    int i, end;
+    if (obj < 0 || d->tok[obj].type != JSON_OBJECT) return;
+    end = json_skip(d, obj);
+    for (i = obj + 1; i < end && out->nhdr < OBJ_MAX_HDRS; ) {
+        int val = i + 1;
+        obj_hdr *h = &out->hdr[out->nhdr];
+        if (val < end && d->tok[i].type == JSON_STRING
+            && json_tok_str(d, i, h->name, sizeof h->name) == JSON_OK) {
+            int v = d->tok[val].type == JSON_ARRAY && val + 1 < json_skip(d, val) ? val + 1
+                    : d->tok[val].type == JSON_STRING ? val : -1;
+            if (v >= 0 && d->tok[v].type == JSON_STRING
+                && json_tok_str(d, v, h->value, sizeof h->value) == JSON_OK)
+                out->nhdr++;
+        }
+        i = val < end ? json_skip(d, val) : end;
+    }
+}
+
 /*
 ** Parses an ObjectInfo JSON document into *out. Unknown fields
-** (description, headers, metadata) are ignored; links are refused since
-** nothing here follows them. NATS_ERR_BAD_DATA with a one-line reason.
+** (description, metadata) are ignored; links are refused since nothing
+** here follows them. NATS_ERR_BAD_DATA with a one-line reason.
 */
 static int obj_parse_meta(const char *js, size_t len, obj_info *out, js_err *e)
 {
@@ -219,6 +254,7 @@ static int obj_parse_meta(const char *js, size_t len, obj_info *out, js_err *e)
             out->bucket[0] = 0;
         if (json_get_str(&d, 0, "mtime", out->mtime, sizeof out->mtime) != JSON_OK)
             out->mtime[0] = 0;
+        obj_parse_headers(&d, json_find(&d, 0, "headers"), out);
         if (!out->deleted && !out->nuid[0]) why = "no nuid";
         else rc = NATS_OK;
     }
@@ -340,6 +376,18 @@ static int obj_meta_json(const obj_info *in, uint32_t chunk_size, char *buf, siz
     json_w_init(&w, buf, cap);
     json_w_obj_open(&w);
     json_w_kstr(&w, "name", in->name);
+    if (in->nhdr > 0) {
+        int i;
+        json_w_key(&w, "headers");
+        json_w_obj_open(&w);
+        for (i = 0; i < in->nhdr && i < OBJ_MAX_HDRS; i++) {
+            json_w_key(&w, in->hdr[i].name);
+            json_w_arr_open(&w);
+            json_w_str(&w, in->hdr[i].value);
+            json_w_arr_close(&w);
+        }
+        json_w_obj_close(&w);
+    }
     json_w_key(&w, "options");
     json_w_obj_open(&w);
     json_w_kint(&w, "max_chunk_size", chunk_size);
@@ -432,8 +480,8 @@ static int obj_fill(obj_read_fn rd, void *rarg, unsigned char *buf, size_t cap, 
 ** most OBJ_WINDOW unacknowledged, so the broker's storing overlaps our
 ** reading instead of costing one round trip per chunk.
 */
-static int obj_put_impl(obj_store *s, const char *name, obj_read_fn rd, void *rarg,
-                        uint64_t total, obj_progress_fn pr, void *parg, obj_info *out, js_err *e)
+static int obj_put_impl(obj_store *s, const char *name, const obj_hdr *h, int nh, obj_read_fn rd,
+                        void *rarg, uint64_t total, obj_progress_fn pr, void *parg, obj_info *out, js_err *e)
 {
     obj_info old, inf;
     js_err e2;
@@ -447,6 +495,7 @@ static int obj_put_impl(obj_store *s, const char *name, obj_read_fn rd, void *ra
 
     js_err_clear(e);
     if ((rc = obj_check_name(name, e)) != NATS_OK) return rc;
+    if (nh < 0 || nh > OBJ_MAX_HDRS) return js_fail(e, NATS_ERR_ARG, "too many object headers");
     rc = obj_info_get(s, name, 1, &old, e);
     if (rc != NATS_OK && rc != NATS_ERR_NOT_FOUND) return rc;
     had_old = rc == NATS_OK && !old.deleted && old.nuid[0];
@@ -455,6 +504,8 @@ static int obj_put_impl(obj_store *s, const char *name, obj_read_fn rd, void *ra
     memset(&inf, 0, sizeof inf);
     snprintf(inf.name, sizeof inf.name, "%s", name);
     snprintf(inf.bucket, sizeof inf.bucket, "%s", s->name);
+    if (nh > 0) memcpy(inf.hdr, h, (size_t)nh * sizeof *h);
+    inf.nhdr = nh;
     if (obj_new_nuid(inf.nuid) != 0) return js_fail(e, NATS_ERR_IO, "no random numbers for a NUID");
     obj_chunk_subject(s, inf.nuid, chunk_subj, sizeof chunk_subj);
 
@@ -531,7 +582,30 @@ static int obj_put_impl(obj_store *s, const char *name, obj_read_fn rd, void *ra
 int obj_put(obj_store *s, const char *name, obj_read_fn rd, void *rarg,
             obj_progress_fn pr, void *parg, obj_info *out, js_err *e)
 {
-    return obj_put_impl(s, name, rd, rarg, 0, pr, parg, out, e);
+    return obj_put_impl(s, name, NULL, 0, rd, rarg, 0, pr, parg, out, e);
+}
+
+/* see objstore.h */
+int obj_put_hdrs(obj_store *s, const char *name, const obj_hdr *h, int n, obj_read_fn rd, void *rarg,
+                 obj_progress_fn pr, void *parg, obj_info *out, js_err *e)
+{
+    return obj_put_impl(s, name, h, n, rd, rarg, 0, pr, parg, out, e);
+}
+
+/* see objstore.h */
+int obj_set_headers(obj_store *s, const char *name, const obj_hdr *h, int n, obj_info *out, js_err *e)
+{
+    obj_info inf;
+    int rc;
+    if (n < 0 || n > OBJ_MAX_HDRS) return js_fail(e, NATS_ERR_ARG, "too many object headers");
+    if ((rc = obj_info_get(s, name, 0, &inf, e)) != NATS_OK) return rc;
+    memset(inf.hdr, 0, sizeof inf.hdr);
+    if (n > 0) memcpy(inf.hdr, h, (size_t)n * sizeof *h);
+    inf.nhdr = n;
+    /* The chunk size is not kept in obj_info; readers take chunks as they come. */
+    rc = obj_publish_meta(s, &inf, OBJ_CHUNK_SIZE, e);
+    if (rc == NATS_OK && out) *out = inf;
+    return rc;
 }
 
 /* obj_read_fn over a Win32 file handle. */
@@ -566,7 +640,7 @@ int obj_put_file(obj_store *s, const char *name, const char *path_utf8,
         return js_fail(e, NATS_ERR_IO, "%s", win_last_error());
     }
     if (!GetFileSizeEx(h, &size)) size.QuadPart = 0;
-    rc = obj_put_impl(s, name, obj_read_handle, h, (uint64_t)size.QuadPart, pr, parg, out, e);
+    rc = obj_put_impl(s, name, NULL, 0, obj_read_handle, h, (uint64_t)size.QuadPart, pr, parg, out, e);
     CloseHandle(h);
     return rc;
 }
@@ -810,6 +884,7 @@ int obj_delete(obj_store *s, const char *name, js_err *e)
     int rc = obj_info_get(s, name, 0, &inf, e);
     if (rc != NATS_OK) return rc;
     inf.deleted = 1;
+    inf.nhdr = 0;
     inf.size = 0;
     inf.chunks = 0;
     inf.digest[0] = 0;

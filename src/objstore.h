@@ -7,6 +7,14 @@
 #include "jetstream.h"
 
 #define OBJ_CHUNK_SIZE 131072
+#define OBJ_MAX_HDRS   4        /* meta headers kept per object */
+
+/* One meta header ("headers" of the ObjectInfo: name -> [values]); only
+** the first value of a name is kept. */
+typedef struct obj_hdr {
+    char name[48];
+    char value[160];
+} obj_hdr;
 
 typedef struct obj_store obj_store;
 
@@ -19,7 +27,12 @@ typedef struct obj_info {
     char digest[64];            /* "SHA-256=<base64url padded>", "" when absent */
     char mtime[40];             /* RFC 3339 */
     int deleted;
+    obj_hdr hdr[OBJ_MAX_HDRS];  /* meta headers, in stored order */
+    int nhdr;
 } obj_info;
+
+/* The first value of meta header `name` (case-insensitive), or NULL. */
+const char *obj_header(const obj_info *info, const char *name);
 
 /* Called as bytes move; total is the object size (0 when unknown). */
 typedef void (*obj_progress_fn)(void *arg, uint64_t done, uint64_t total);
@@ -45,6 +58,13 @@ int obj_info_get(obj_store *s, const char *name, int show_deleted, obj_info *out
 /* Puts the stream as `name`, replacing (and purging) any previous object. */
 int obj_put(obj_store *s, const char *name, obj_read_fn rd, void *rarg,
             obj_progress_fn pr, void *parg, obj_info *out, js_err *e);
+/* obj_put writing the n meta headers h (n <= OBJ_MAX_HDRS) with the object,
+** in the same meta message, so the object is never seen without them. */
+int obj_put_hdrs(obj_store *s, const char *name, const obj_hdr *h, int n, obj_read_fn rd, void *rarg,
+                 obj_progress_fn pr, void *parg, obj_info *out, js_err *e);
+/* Rewrites the meta of the live object `name` with the n headers h in place
+** of its old ones; the data (nuid, chunks, digest) stays as it is. */
+int obj_set_headers(obj_store *s, const char *name, const obj_hdr *h, int n, obj_info *out, js_err *e);
 int obj_put_file(obj_store *s, const char *name, const char *path_utf8,
                  obj_progress_fn pr, void *parg, obj_info *out, js_err *e);
 
