@@ -4,7 +4,7 @@
 # Pure modules: no windows.h; also built natively for sanitizers and fuzzing.
 PURE_SRC = src/sha256.c src/pe_version.c src/json.c src/scope.c src/conf.c \
 	src/nats_proto.c src/js_ack.c src/rollout.c \
-	src/broker_conf.c src/sign.c src/url.c src/http_proto.c
+	src/broker_conf.c src/sign.c src/trust.c src/url.c src/http_proto.c
 
 # Win32 modules shared by both executables.
 WIN_SRC = src/win.c src/log.c src/tls.c src/nats_glue.c src/nats_api.c src/nats_srv.c src/jetstream.c src/rollout_kv.c \

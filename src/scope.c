@@ -474,8 +474,16 @@ static size_t tok_end(const json_tok *t) { return (size_t)t->end + (t->type == J
 ** is not one JSON object; SCOPE_ERR_SPACE when out is too small (out is
 ** then ""); SCOPE_ERR_INVALID for a missing key or buffer.
 */
-int scope_set_field(const char *json, size_t len, const char *key, const char *value,
-                    char *out, size_t cap)
+/* Writes the value of scope_set_field / scope_set_raw: a JSON string (or
+** null), or raw JSON text as given. */
+static void put_value(obuf *o, const char *value, int raw)
+{
+    if (raw) put(o, value, strlen(value));
+    else put_json_str(o, value);
+}
+
+static int set_field(const char *json, size_t len, const char *key, const char *value, int raw,
+                     char *out, size_t cap)
 {
     json_tok tok[SCOPE_TOKENS];
     json_doc d;
@@ -493,7 +501,7 @@ int scope_set_field(const char *json, size_t len, const char *key, const char *v
         put(&o, "{", 1);
         put_json_str(&o, key);
         put(&o, ":", 1);
-        put_json_str(&o, value);
+        put_value(&o, value, raw);
         put(&o, "}", 1);
     } else {
         at = (size_t)tok[0].start + 1;          /* just after '{' */
@@ -501,7 +509,7 @@ int scope_set_field(const char *json, size_t len, const char *key, const char *v
             if (i + 1 >= d.ntok || tok[i].type != JSON_STRING) return SCOPE_ERR_JSON;
             if (key_is(&d, i, key)) {
                 put(&o, json + pos, tok_begin(&tok[i + 1]) - pos);
-                put_json_str(&o, value);
+                put_value(&o, value, raw);
                 pos = tok_end(&tok[i + 1]);
                 found = 1;
             }
@@ -513,11 +521,30 @@ int scope_set_field(const char *json, size_t len, const char *key, const char *v
             if (tok[0].size > 0) put(&o, ",", 1);
             put_json_str(&o, key);
             put(&o, ":", 1);
-            put_json_str(&o, value);
+            put_value(&o, value, raw);
             pos = at;
         }
         put(&o, json + pos, len - pos);
     }
     if (o.err) { out[0] = 0; return SCOPE_ERR_SPACE; }
     return SCOPE_OK;
+}
+
+/* see scope.h */
+int scope_set_field(const char *json, size_t len, const char *key, const char *value,
+                    char *out, size_t cap)
+{
+    return set_field(json, len, key, value, 0, out, cap);
+}
+
+/* see scope.h */
+int scope_set_raw(const char *json, size_t len, const char *key, const char *raw,
+                  char *out, size_t cap)
+{
+    json_tok tok[4];
+    json_doc d;
+    /* Only one whole JSON value may go in, so the result stays an object. */
+    if (!raw || json_parse(&d, raw, strlen(raw), tok, 4) != JSON_OK || d.ntok != 1
+        || tok[0].type == JSON_OBJECT || tok[0].type == JSON_ARRAY) return SCOPE_ERR_INVALID;
+    return set_field(json, len, key, raw, 1, out, cap);
 }

@@ -63,4 +63,9 @@ int scope_write_groups(char groups[][SCOPE_ID_MAX + 1], int n, char *out, size_t
 */
 int scope_set_field(const char *json, size_t len, const char *key, const char *value,
                     char *out, size_t cap);
+/* scope_set_field with a raw JSON scalar (a number, true, false, null or a
+** JSON string with its quotes) as the value; anything else is
+** SCOPE_ERR_INVALID. */
+int scope_set_raw(const char *json, size_t len, const char *key, const char *raw,
+                  char *out, size_t cap);
 #endif
