@@ -23,6 +23,7 @@
 #include <string.h>
 #include "conf.h"
 #include "scope.h"
+#include "trust.h"
 
 #define CONF_HEALTH_DEFAULT_S 120
 #define CONF_HEALTH_MAX_S     86400       /* a day; longer is surely a typo */
@@ -34,7 +35,7 @@ enum { S_NONE = -1, S_UNKNOWN = -2, S_AGENT = 0, S_TLS, S_AUTH, S_UPDATE, S_LOG,
 static const char *const section_name[S_COUNT] = { "agent", "tls", "auth", "update", "log" };
 
 /* How a known key's value is checked and stored. */
-enum { KIND_STR, KIND_ID, KIND_URL, KIND_SECONDS, KIND_DAYS, KIND_LEVEL };
+enum { KIND_STR, KIND_ID, KIND_URL, KIND_SECONDS, KIND_DAYS, KIND_LEVEL, KIND_KEYS };
 
 typedef struct keydef {
     int section;
@@ -54,6 +55,7 @@ static const keydef keys[] = {
     { S_AUTH,   "password",       KIND_STR,     FIELD(password) },
     { S_AUTH,   "token",          KIND_STR,     FIELD(token) },
     { S_UPDATE, "health_timeout", KIND_SECONDS, FIELD(health_timeout_s) },
+    { S_UPDATE, "release_keys",   KIND_KEYS,    FIELD(release_keys) },
     { S_LOG,    "level",          KIND_LEVEL,   FIELD(log_level) },
     { S_LOG,    "keep_days",      KIND_DAYS,    FIELD(keep_days) },
 };
@@ -63,8 +65,10 @@ static const keydef keys[] = {
 ** unknown keys, whose values are checked but dropped. */
 #define CONF_VALUE_MAX 1024
 
-/* A parsed value. Strings may hold NUL (from \u0000): use len. */
-enum { VT_STR, VT_INT, VT_BOOL };
+/* A parsed value. Strings may hold NUL (from \u0000): use len. An array
+** of strings is kept as its items joined by commas (only release_keys takes
+** one, and a key never holds a comma). */
+enum { VT_STR, VT_INT, VT_BOOL, VT_ARR };
 typedef struct value {
     int type;
     char s[CONF_VALUE_MAX];
@@ -307,6 +311,27 @@ static int parse_int(parser *ps, cursor *cu, const char *key, value *v)
     return 0;
 }
 
+/* A one-line array of basic strings: ["a", "b",] (a trailing comma is
+** TOML); the cursor is on '['. */
+static int parse_array(parser *ps, cursor *cu, const char *key, value *v)
+{
+    int items = 0;
+    cu->i++;
+    v->type = VT_ARR;
+    for (;;) {
+        skip_ws(cu);
+        if (cu->i < cu->n && cu->s[cu->i] == ']') { cu->i++; return 0; }
+        if (cu->i == cu->n || cu->s[cu->i] != '"')
+            return fail(ps, CONF_ERR_SYNTAX, "the array of %s must hold \"strings\" on one line", key);
+        if (items++) emit(v, ",", 1);
+        if (parse_basic(ps, cu, v) != 0) return CONF_ERR_SYNTAX;
+        skip_ws(cu);
+        if (cu->i < cu->n && cu->s[cu->i] == ',') { cu->i++; continue; }
+        if (cu->i < cu->n && cu->s[cu->i] == ']') { cu->i++; return 0; }
+        return fail(ps, CONF_ERR_SYNTAX, "expected ',' or ']' in the array of %s", key);
+    }
+}
+
 /* Parses the value at the cursor into *v (any of the supported types). */
 static int parse_value(parser *ps, cursor *cu, const char *key, value *v)
 {
@@ -318,6 +343,7 @@ static int parse_value(parser *ps, cursor *cu, const char *key, value *v)
     v->s[0] = 0;
     if (rest == 0 || s[0] == '#')
         return fail(ps, CONF_ERR_SYNTAX, "missing value for %s", key);
+    if (s[0] == '[') return parse_array(ps, cu, key, v);
     if (s[0] == '"' || s[0] == '\'') {
         if (rest >= 3 && s[1] == s[0] && s[2] == s[0])
             return fail(ps, CONF_ERR_SYNTAX, "multi-line strings are not supported (%s)", key);
@@ -342,7 +368,10 @@ static int parse_value(parser *ps, cursor *cu, const char *key, value *v)
                 "(use a \"string\", an integer or true/false)", key);
 }
 
-static const char *type_name(int t) { return t == VT_STR ? "a string" : t == VT_INT ? "an integer" : "a boolean"; }
+static const char *type_name(int t)
+{
+    return t == VT_STR ? "a string" : t == VT_INT ? "an integer" : t == VT_ARR ? "an array" : "a boolean";
+}
 
 /* Checks and stores the value of known key k into the conf. */
 static int store(parser *ps, int k, const value *v)
@@ -371,6 +400,24 @@ static int store(parser *ps, int k, const value *v)
         if (v->i < 0 || v->i > CONF_KEEP_MAX)
             return fail(ps, CONF_ERR_VALUE, "%s must be between 0 and %d", full, CONF_KEEP_MAX);
         *(int *)(void *)dst = (int)v->i;
+        return 0;
+    }
+    if (kd->kind == KIND_KEYS) {
+        sig_pub k[SIG_MAX_KEYS];
+        char why[160];
+        int n = 0;
+        /* A string with comma-separated keys is taken too. */
+        if ((v->type != VT_ARR && v->type != VT_STR) || v->over || strlen(v->s) != v->len)
+            return fail(ps, CONF_ERR_VALUE, "%s must be [\"P256:...\", ...]", full);
+        if (trust_parse_keys(v->s, k, SIG_MAX_KEYS, &n, why, sizeof why) != TRUST_OK)
+            return fail(ps, CONF_ERR_VALUE, "%s: %s", full, why);
+        /* Kept normalised: each key once, "P256:a,P256:b" (4 keys fit). */
+        dst[0] = 0;
+        for (i = 0; i < (size_t)n; i++) {
+            size_t at = strlen(dst);
+            if (i) dst[at++] = ',';
+            sig_pub_format(&k[i], dst + at, kd->cap - at);
+        }
         return 0;
     }
     if (v->type != VT_STR)
@@ -596,6 +643,28 @@ static void put_str(wbuf *w, const char *name, const char *val, const char *exam
 }
 
 /*
+** release_keys as an array, one key per item; none written as a commented
+** example. A list conf_parse would refuse sets CONF_ERR_VALUE.
+*/
+static void put_keys(wbuf *w, const char *list)
+{
+    sig_pub k[SIG_MAX_KEYS];
+    char s[SIG_PUBSTR_MAX];
+    int n = 0, i;
+    if (trust_parse_keys(list, k, SIG_MAX_KEYS, &n, NULL, 0) != TRUST_OK) { if (!w->err) w->err = CONF_ERR_VALUE; return; }
+    if (n == 0) {
+        wput(w, "# release_keys = [\"P256:...\"]    (none: unsigned releases and targets are accepted)\n");
+        return;
+    }
+    wput(w, "release_keys = [");
+    for (i = 0; i < n; i++) {
+        if (sig_pub_format(&k[i], s, sizeof s) != SIG_OK) { if (!w->err) w->err = CONF_ERR_VALUE; return; }
+        wput(w, "%s\"%s\"", i ? ", " : "", s);
+    }
+    wput(w, "]\n");
+}
+
+/*
 ** See conf.h. Writes a complete agent.conf for c into out (cap bytes,
 ** NUL-terminated). Returns CONF_OK; CONF_ERR_VALUE when c holds something
 ** conf_parse would refuse (invalid id, bad level, out-of-range numbers,
@@ -632,6 +701,7 @@ int conf_write(const conf *c, char *out, size_t cap)
     put_str(&w, "password", c->password, "\"secret\"");
     put_str(&w, "token", c->token, "\"token\"");
     wput(&w, "\n[update]\nhealth_timeout = %d\n", c->health_timeout_s);
+    put_keys(&w, c->release_keys);
     wput(&w, "\n[log]\nlevel = \"%s\"\nkeep_days = %d\n", c->log_level, c->keep_days);
     if (w.err) { out[0] = 0; return w.err; }
     return CONF_OK;

@@ -23,6 +23,8 @@ typedef struct conf {
     char password[128];
     char token[256];
     int health_timeout_s;      /* [update] health_timeout, default 120 */
+    char release_keys[400];    /* [update] release_keys: the "P256:..." keys, comma-separated
+                                  ("" = none: unsigned releases and targets are accepted) */
     char log_level[16];        /* [log] level: error|warn|info|debug, default info */
     int keep_days;             /* [log] keep_days, default 14; 0 = never delete */
     char warnings[512];        /* unknown keys/sections, "line N: unknown key x; ..." */

@@ -135,8 +135,13 @@ static void t_syntax_errors(void)
                "line 2: multi-line strings are not supported (token)");
     expect_err("[auth]\ntoken = '''x'''\n", CONF_ERR_SYNTAX,
                "line 2: multi-line strings are not supported (token)");
-    expect_err("[agent]\ngroups = [\"a\"]\n", CONF_ERR_SYNTAX,
-               "line 2: unsupported value for groups (use a \"string\", an integer or true/false)");
+    expect_err("[agent]\nid = [\"a\"]\n", CONF_ERR_VALUE, "line 2: agent.id must be a string, not an array");
+    expect_err("[update]\nrelease_keys = [\"a\" \"b\"]\n", CONF_ERR_SYNTAX,
+               "line 2: expected ',' or ']' in the array of release_keys");
+    expect_err("[update]\nrelease_keys = [1]\n", CONF_ERR_SYNTAX,
+               "line 2: the array of release_keys must hold \"strings\" on one line");
+    expect_err("[update]\nrelease_keys = [\"a\"\n", CONF_ERR_SYNTAX,
+               "line 2: expected ',' or ']' in the array of release_keys");
     expect_err("[x]\ny = {a = 1}\n", CONF_ERR_SYNTAX,
                "line 2: unsupported value for y (use a \"string\", an integer or true/false)");
     expect_err("[log]\nkeep_days = 1.5\n", CONF_ERR_SYNTAX,
@@ -350,10 +355,35 @@ static void roundtrip(const conf *in)
     TH_EQ_STR(back.key_file, in->key_file);
     TH_EQ_STR(back.user, in->user);
     TH_EQ_STR(back.password, in->password);
+    TH_EQ_STR(back.release_keys, in->release_keys);
     TH_EQ_STR(back.token, in->token);
     TH_EQ_INT(back.health_timeout_s, in->health_timeout_s);
     TH_EQ_STR(back.log_level, in->log_level);
     TH_EQ_INT(back.keep_days, in->keep_days);
+}
+
+/* The key of the RFC 6979 P-256 example, and one made by openssl. */
+#define KEY_A "P256:BGD+1LolWp0xyWHrdMY1bWjASbiSO2H6bOZpYi5g8p+2eQP+EAi4vJmkGunpVii8ZPLxsgwtfp9Rd6PClNRGIpk="
+#define KEY_B "P256:BGADUvzYSMv0jzcgWzsES/QsGriIysT6aSk/laKpGq+jepjpueerC4ZrICqgtWYscNh8lphZs9rla5+v7oHgzPE="
+
+static void t_release_keys(void)
+{
+    TH_EQ_INT(parse("[update]\nrelease_keys = []\n"), CONF_OK);
+    TH_EQ_STR(c.release_keys, "");
+    TH_EQ_INT(parse("[update]\nrelease_keys = [ \"" KEY_A "\" , \"" KEY_B "\", ]  # two\n"), CONF_OK);
+    TH_EQ_STR(c.release_keys, KEY_A "," KEY_B);
+    TH_EQ_INT(parse("[update]\nrelease_keys = \"" KEY_A ", " KEY_B "\"\n"), CONF_OK);
+    TH_EQ_STR(c.release_keys, KEY_A "," KEY_B);
+    expect_err("[update]\nrelease_keys = [\"P256:AAAA\"]\n", CONF_ERR_VALUE,
+               "line 2: update.release_keys: 'P256:AAAA' is not a release key (P256:<base64 of 65 bytes>, "
+               "as 'kanade agent keygen' prints it)");
+    expect_err("[update]\nrelease_keys = 3\n", CONF_ERR_VALUE,
+               "line 2: update.release_keys must be [\"P256:...\", ...]");
+    expect_err("[update]\nrelease_keys = [\"" KEY_A "\",\"" KEY_B "\",\"" KEY_A "\",\"" KEY_B "\",\""
+               KEY_A "\"]\n", CONF_OK, "");
+    TH_EQ_STR(c.release_keys, KEY_A "," KEY_B);
+    expect_err("[update]\nrelease_keys = [\"" KEY_A "\"]\nrelease_keys = []\n", CONF_ERR_SYNTAX,
+               "line 3: duplicate key update.release_keys (first set on line 2)");
 }
 
 static void t_write(void)
@@ -379,11 +409,13 @@ static void t_write(void)
     w.health_timeout_s = 86400;
     snprintf(w.log_level, sizeof w.log_level, "debug");
     w.keep_days = 0;
+    snprintf(w.release_keys, sizeof w.release_keys, "%s", KEY_A "," KEY_B);
     roundtrip(&w);
     TH_EQ_INT(conf_write(&w, out, sizeof out), CONF_OK);
     TH_CHECK(strstr(out, "\nca_file = 'C:\\ProgramData\\Kanade\\config\\ca.pem'\n") != NULL);
     TH_CHECK(strstr(out, "\ncert_file = \"C:\\\\certs\\\\it's.pem\"\n") != NULL);
     TH_CHECK(strstr(out, "\nid = \"canary-01\"\n") != NULL);
+    TH_CHECK(strstr(out, "\nrelease_keys = [\"" KEY_A "\", \"" KEY_B "\"]\n") != NULL);
 
     /* What conf_parse would refuse is not written. */
     {
@@ -402,6 +434,8 @@ static void t_write(void)
         bad = w; snprintf(bad.password, sizeof bad.password, "a\nb");
         TH_EQ_INT(conf_write(&bad, out, sizeof out), CONF_ERR_VALUE);
         bad = w; snprintf(bad.user, sizeof bad.user, "caf\xe9");
+        TH_EQ_INT(conf_write(&bad, out, sizeof out), CONF_ERR_VALUE);
+        bad = w; snprintf(bad.release_keys, sizeof bad.release_keys, "P256:AAAA");
         TH_EQ_INT(conf_write(&bad, out, sizeof out), CONF_ERR_VALUE);
         bad = w; memset(bad.token, 'x', sizeof bad.token);     /* not terminated */
         TH_EQ_INT(conf_write(&bad, out, sizeof out), CONF_ERR_VALUE);
@@ -438,6 +472,7 @@ static int main_(void)
     TH_RUN(t_value_errors);
     TH_RUN(t_warnings);
     TH_RUN(t_failure_leaves_conf);
+    TH_RUN(t_release_keys);
     TH_RUN(t_write);
     return th_summary("t_conf");
 }
