@@ -15,4 +15,4 @@ AGENT_SRC = src/fsec.c src/service.c src/update.c src/upd_state.c src/upd_swap.c
 
 # kanade.exe only.
 CLI_SRC = src/cli.c src/cli_util.c src/cli_release.c src/cli_rollout.c src/cli_fleet.c src/cli_js.c src/cli_broker.c src/cli_rollctl.c \
-	src/cli_serve.c src/http_server.c
+	src/cli_serve.c src/http_server.c src/cli_sign.c

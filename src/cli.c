@@ -31,6 +31,7 @@ static const opt_def OPT_DEFS[] = {
     { "group", 1, 0 }, { "global", 0, 0 }, { "jitter", 1, 0 }, { "stale", 1, 0 },
     { "set", 1, 0 }, { "add", 1, 0 }, { "remove", 1, 0 }, { "out", 1, 0 },
     { "listen", 1, 0 }, { "web-token", 1, 0 },
+    { "sign-key", 1, 0 },
 };
 
 typedef struct cli_cmd {
@@ -44,15 +45,30 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 static const cli_cmd CMDS[] = {
-    { "agent publish", "<exe> [--force]", " force ", 1, 1, cli_cmd_publish,
+    { "agent publish", "<exe> [--force] [--sign-key FILE]", " force sign-key ", 1, 1, cli_cmd_publish,
       "upload a kanade-agent.exe build to agent_releases",
       "Reads the version from the file's VERSIONINFO and uploads the file to the\n"
       "object store agent_releases under that bare version. Publishing the same\n"
       "build again changes nothing. A different build under an existing version is\n"
       "refused (releases are immutable) unless --force replaces it. No target\n"
-      "version is written anywhere: use 'kanade agent rollout' for that.\n" },
-    { "agent rollout", "<version> (--pcs a,b | --groups g1,g2 | --global) [--jitter 5m]",
-      " pcs pc groups group global jitter ", 1, 1, cli_cmd_rollout,
+      "version is written anywhere: use 'kanade agent rollout' for that.\n"
+      "--sign-key FILE (or env KANADE_SIGN_KEY) signs the release with the release\n"
+      "key: meta headers Kanade-Signature and Kanade-Key-Id over its version, size\n"
+      "and SHA-256. Agents with release keys run signed releases only.\n" },
+    { "agent keygen", "--out FILE", " out ", 0, 0, cli_cmd_keygen,
+      "make a new release key (P-256) and print its public key and key id",
+      "Writes a new P-256 private key as PEM to FILE (never over an existing file;\n"
+      "readable by you only) and prints the public key as P256:<base64> and its key\n"
+      "id. Give the public key to agents (kanade-agent.exe install --release-key);\n"
+      "keep FILE offline. Keys made by openssl (ecparam -name prime256v1 -genkey,\n"
+      "or genpkey -algorithm EC) work as well.\n" },
+    { "agent sign", "<version> --sign-key FILE", " sign-key ", 1, 1, cli_cmd_sign,
+      "sign a release that is already in agent_releases",
+      "Reads the release's bytes back (checked against its size and digest), checks\n"
+      "that it is an agent build of <version>, and writes its Kanade-Signature and\n"
+      "Kanade-Key-Id meta headers. The data is not uploaded again.\n" },
+    { "agent rollout", "<version> (--pcs a,b | --groups g1,g2 | --global) [--jitter 5m] [--sign-key FILE]",
+      " pcs pc groups group global jitter sign-key ", 1, 1, cli_cmd_rollout,
       "set the target version for pcs, groups or the whole fleet",
       "Writes target_version (and target_version_jitter with --jitter) into each\n"
       "named scope of agent_config, keeping every other field. Exactly one scope\n"
@@ -60,7 +76,10 @@ static const cli_cmd CMDS[] = {
       "The version must be published in agent_releases. Writes are compare-and-set\n"
       "on the key revision, so concurrent rollouts never lose each other's fields.\n"
       "--jitter spreads each agent's swap over a random delay in [0, jitter]\n"
-      "(durations like 30s, 5m, 1h30m); recommended for 100 agents or more.\n" },
+      "(durations like 30s, 5m, 1h30m); recommended for 100 agents or more.\n"
+      "--sign-key FILE (or env KANADE_SIGN_KEY) signs each scope's target for that\n"
+      "scope (target_rev, target_signature, target_key_id); agents with release\n"
+      "keys act only on signed targets.\n" },
     { "agent rollout status", "[<version>]", " ", 0, 1, cli_cmd_rollout_status,
       "safe rollouts: halt state, agent states, failed hosts and waves per target",
       "For each target version in agent_config (or just <version>): whether its\n"
@@ -100,8 +119,8 @@ static const cli_cmd CMDS[] = {
       "sorted and deduplicated, written with compare-and-set.\n" },
     { "agent releases", "", " ", 0, 0, cli_cmd_releases,
       "list published agent versions, newest first",
-      "Same as 'kanade jetstream object list agent_releases': name, size, digest\n"
-      "and modification time, newest first.\n" },
+      "Name, size, digest, modification time and the key id of the release key\n"
+      "that signed it (or 'unsigned'), newest first.\n" },
     { "ping", "<pc_id> [--timeout 5s]", " ", 1, 1, cli_cmd_ping,
       "ask one agent for a fresh heartbeat",
       "Sends a request on agents.<pc_id>.ping and prints the agent's answer and the\n"

@@ -10,6 +10,7 @@
 **   cli_js.c       the JetStream helpers: obj list, kv get/put/del
 **   cli_rollctl.c  rollout status, resume and abort
 **   cli_serve.c    serve: the fleet page and JSON API (over http_server.c)
+**   cli_sign.c     keygen, sign, and the release key for publish and rollout
 **
 ** Every command returns a process exit code (CLI_OK ... CLI_UNREACH). Errors
 ** are printed as one stderr line where they are detected, so callers only
@@ -27,6 +28,7 @@
 #include "scope.h"
 #include "sha256.h"
 #include "pe_version.h"
+#include "sign.h"
 
 /* Exit codes (docs/operations.md, The CLI). */
 #define CLI_OK        0
@@ -151,6 +153,8 @@ typedef struct cli_agent {
     int64_t at_ms;
     int have_at;
     int64_t percent;            /* update_percent, -1 when absent */
+    int64_t release_keys;       /* keys the agent holds, -1 when it does not say (older builds) */
+    char target_error[512];     /* targets it ignored as unsigned or badly signed */
     const char *raw;            /* the document (owned by the kv_entry) */
     size_t raw_len;
     int raw_ok;                 /* raw parsed as a JSON object */
@@ -182,6 +186,20 @@ int cli_list_objects(const char *bucket);
 /* ---- cli_broker.c: broker setup */
 int cli_cmd_broker_config(void);
 int cli_cmd_broker_init(void);
+
+/* ---- cli_sign.c: the release key */
+int cli_cmd_keygen(void);
+int cli_cmd_sign(void);
+/* The key of --sign-key FILE, else of env KANADE_SIGN_KEY; *have = 0 when
+** neither is given. A given key that cannot be read is a printed error. */
+int cli_sign_key(sig_priv *k, int *have);
+/* The Kanade-Signature and Kanade-Key-Id meta headers of a release. */
+int cli_release_sig_hdrs(const sig_priv *k, const char *version, uint64_t size,
+                         const unsigned char d[SHA256_LEN], obj_hdr h[2]);
+/* 1 when info carries a valid signature by k for this version. */
+int cli_release_signed_by(const obj_info *info, const char *version, const sig_priv *k);
+/* cli_broker.c: writes a new file readable and writable by its owner only. */
+int cli_write_private(const char *path, const char *data, size_t len);
 
 /* ---- cli_rollctl.c: safe rollouts (status, resume, abort) */
 int cli_cmd_rollout_status(void);

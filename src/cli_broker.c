@@ -44,8 +44,8 @@ static int private_sddl(wchar_t *out, size_t cap)
     return ok ? 0 : -1;
 }
 
-/* Writes a file readable and writable by its owner only (no inherited ACEs). */
-static int write_private(const char *path, const char *data, size_t len)
+/* see cli.h: no inherited ACEs; the release key (cli_sign.c) uses it too. */
+int cli_write_private(const char *path, const char *data, size_t len)
 {
     wchar_t wp[MAX_PATH], sddl[256];
     SECURITY_ATTRIBUTES sa;
@@ -158,18 +158,18 @@ static int write_outputs(const char *dir, const bcf_user *op, const bcf_user *us
     if (!conf) return cli_fail(CLI_FAIL, "out of memory");
     len = bcf_write_conf(op, users, n, conf, cap);
     snprintf(path, sizeof path, "%s\\nats-server.conf", dir);
-    if (len < 0 || write_private(path, conf, (size_t)len) != 0) {
+    if (len < 0 || cli_write_private(path, conf, (size_t)len) != 0) {
         free(conf);
         return cli_fail(CLI_FAIL, "cannot write %s", path);
     }
     free(conf);
     snprintf(path, sizeof path, "%s\\operator.env", dir);
     len = snprintf(line, sizeof line, "KANADE_NATS_USER=%s\nKANADE_NATS_PASSWORD=%s\n", op->name, op->pass);
-    if (write_private(path, line, (size_t)len) != 0) return cli_fail(CLI_FAIL, "cannot write %s", path);
+    if (cli_write_private(path, line, (size_t)len) != 0) return cli_fail(CLI_FAIL, "cannot write %s", path);
     for (i = 0; i < n; i++) {
         snprintf(path, sizeof path, "%s\\agents\\%s.auth", dir, users[i].name);
         len = bcf_write_auth(&users[i], line, sizeof line);
-        if (len < 0 || write_private(path, line, (size_t)len) != 0)
+        if (len < 0 || cli_write_private(path, line, (size_t)len) != 0)
             return cli_fail(CLI_FAIL, "cannot write %s", path);
     }
     cli_say("wrote %s\\nats-server.conf: %d pcs (%d new, %d kept), operator %s %s\n", dir, n, nnew,

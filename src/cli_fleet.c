@@ -21,6 +21,7 @@ void cli_agent_parse(const kv_entry *en, cli_agent *a)
     int q;
     memset(a, 0, sizeof *a);
     a->percent = -1;
+    a->release_keys = -1;
     a->raw = (const char *)en->value;
     a->raw_len = en->len;
     snprintf(a->pc_id, sizeof a->pc_id, "%s", en->key);
@@ -41,6 +42,8 @@ void cli_agent_parse(const kv_entry *en, cli_agent *a)
     if (json_get_str(&d, 0, "at", a->at, sizeof a->at) == JSON_OK)
         a->have_at = win_parse_rfc3339(a->at, &a->at_ms) == 0;
     if (json_get_int(&d, 0, "update_percent", &a->percent) != JSON_OK) a->percent = -1;
+    if (json_get_int(&d, 0, "release_keys", &a->release_keys) != JSON_OK) a->release_keys = -1;
+    json_get_str(&d, 0, "target_error", a->target_error, sizeof a->target_error);
     q = json_find(&d, 0, "quarantined_versions");
     if (q > 0 && tok[q].type == JSON_ARRAY) {
         int k, i = q + 1;
@@ -96,7 +99,19 @@ static void render_agent(json_w *w, const cli_agent *a)
     json_w_key(w, "age_s");
     if (a->have_at) json_w_int(w, (now - a->at_ms) / 1000); else json_w_null(w);
     json_w_kstr(w, "update_error", a->error);
+    json_w_key(w, "release_keys");
+    if (a->release_keys >= 0) json_w_int(w, a->release_keys); else json_w_null(w);
+    if (a->target_error[0]) json_w_kstr(w, "target_error", a->target_error);
     json_w_obj_close(w);
+}
+
+/* Agents by release keys: 0 = accepts unsigned builds, -1 = does not say. */
+static int count_keys(const cli_agent *a, size_t n, int64_t want)
+{
+    size_t i;
+    int c = 0;
+    for (i = 0; i < n; i++) c += a[i].release_keys == want || (want > 0 && a[i].release_keys > 0);
+    return c;
 }
 
 static void render_agents(json_w *w, void *arg)
@@ -216,6 +231,16 @@ static void render_status(json_w *w, void *arg)
     json_w_arr_open(w);
     for (i = 0; i < s->n; i++) if (cli_agent_problem(&s->a[i])) render_agent(w, &s->a[i]);
     json_w_arr_close(w);
+    json_w_key(w, "release_keys");
+    json_w_obj_open(w);
+    json_w_kint(w, "with_keys", count_keys(s->a, s->n, 1));
+    json_w_kint(w, "without_keys", count_keys(s->a, s->n, 0));
+    json_w_kint(w, "not_reported", count_keys(s->a, s->n, -1));
+    json_w_obj_close(w);
+    json_w_key(w, "target_errors");
+    json_w_arr_open(w);
+    for (i = 0; i < s->n; i++) if (s->a[i].target_error[0]) render_agent(w, &s->a[i]);
+    json_w_arr_close(w);
     json_w_obj_close(w);
 }
 
@@ -290,6 +315,13 @@ int cli_cmd_status(void)
                 a[i].target[0] ? a[i].target : "-", a[i].error[0] ? a[i].error : "(no update_error)",
                 a[i].quarantined[0] ? "; quarantined: " : "", a[i].quarantined);
     }
+    cli_say("\nrelease keys: %d with, %d without (they accept unsigned builds)%s", count_keys(a, n, 1),
+            count_keys(a, n, 0), count_keys(a, n, -1) ? "" : "\n");
+    if (count_keys(a, n, -1)) cli_say(", %d not reporting\n", count_keys(a, n, -1));
+    for (i = 0; i < n; i++)
+        if (a[i].release_keys == 0) cli_say("  %s  accepts unsigned builds\n", a[i].pc_id);
+    for (i = 0; i < n; i++)
+        if (a[i].target_error[0]) cli_say("  %s  ignored targets: %s\n", a[i].pc_id, a[i].target_error);
 done:
     free(rows);
     free(a);

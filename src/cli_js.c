@@ -13,9 +13,10 @@
 #include <string.h>
 #include "cli.h"
 #include "objstore.h"
+#include "trust.h"
 #include "win.h"
 
-typedef struct obj_rows { obj_info *v; size_t n, cap; int oom; } obj_rows;
+typedef struct obj_rows { obj_info *v; size_t n, cap; int oom, sig; } obj_rows;
 
 static void obj_collect(void *arg, const obj_info *info)
 {
@@ -53,6 +54,10 @@ static void render_objs(json_w *w, void *arg)
         json_w_uint(w, r->v[i].size);
         json_w_kstr(w, "digest", r->v[i].digest);
         json_w_kstr(w, "mtime", r->v[i].mtime);
+        /* The signer a release names (releases only: trust.h's headers); the
+        ** agents verify the signature, this only reports it. */
+        if (r->sig) json_w_kstr(w, "key_id", obj_header(&r->v[i], TRUST_HDR_SIG)
+                                              ? obj_header(&r->v[i], TRUST_HDR_KEYID) : NULL);
         json_w_obj_close(w);
     }
     json_w_arr_close(w);
@@ -70,6 +75,7 @@ int cli_list_objects(const char *bucket)
     if ((code = cli_connect()) != CLI_OK || (code = cli_open_obj(bucket, &s)) != CLI_OK) return code;
     memset(&r, 0, sizeof r);
     memset(&e, 0, sizeof e);
+    r.sig = strcmp(bucket, CLI_B_RELEASES) == 0;
     rc = obj_list(s, 0, obj_collect, &r, &e);
     obj_close(s);
     if (rc != NATS_OK) { free(r.v); return cli_fail_nats(rc, &e, "cannot list %s", bucket); }
@@ -82,10 +88,17 @@ int cli_list_objects(const char *bucket)
         if ((int)strlen(r.v[i].name) > wn) wn = (int)strlen(r.v[i].name);
         if (snprintf(sz, sizeof sz, "%" PRIu64, r.v[i].size) > wsz) wsz = (int)strlen(sz);
     }
-    if (r.n) cli_say("%-*s  %*s  %-52s  %s\n", wn, "NAME", wsz, "SIZE", "DIGEST", "MTIME");
-    for (i = 0; i < r.n; i++)
-        cli_say("%-*s  %*" PRIu64 "  %-52s  %s\n", wn, r.v[i].name, wsz, r.v[i].size,
-                r.v[i].digest[0] ? r.v[i].digest : "(none)", r.v[i].mtime);
+    if (r.n && !r.sig) cli_say("%-*s  %*s  %-52s  %s\n", wn, "NAME", wsz, "SIZE", "DIGEST", "MTIME");
+    if (r.n && r.sig) cli_say("%-*s  %*s  %-52s  %-24s  %s\n", wn, "NAME", wsz, "SIZE", "DIGEST", "MTIME", "SIGNED BY");
+    for (i = 0; i < r.n; i++) {
+        const char *id = obj_header(&r.v[i], TRUST_HDR_KEYID);
+        const char *dg = r.v[i].digest[0] ? r.v[i].digest : "(none)";
+        if (!r.sig)
+            cli_say("%-*s  %*" PRIu64 "  %-52s  %s\n", wn, r.v[i].name, wsz, r.v[i].size, dg, r.v[i].mtime);
+        else
+            cli_say("%-*s  %*" PRIu64 "  %-52s  %-24s  %s\n", wn, r.v[i].name, wsz, r.v[i].size, dg, r.v[i].mtime,
+                    obj_header(&r.v[i], TRUST_HDR_SIG) && id ? id : "unsigned");
+    }
     free(r.v);
     return CLI_OK;
 }

@@ -5,6 +5,7 @@
 ** everything the operator typed before it connects, and returns a process
 ** exit code.
 */
+#include <windows.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@ static int mem_read(void *arg, void *buf, size_t cap, size_t *got)
 
 typedef struct publish_out {
     const char *status, *version, *digest, *replaced;
+    const char *key_id;         /* the signer, NULL when unsigned */
     uint64_t size;
 } publish_out;
 
@@ -47,6 +49,7 @@ static void render_publish(json_w *w, void *arg)
     json_w_uint(w, p->size);
     json_w_kstr(w, "digest", p->digest);
     if (p->replaced) json_w_kstr(w, "replaced_digest", p->replaced);
+    json_w_kstr(w, "key_id", p->key_id);
     json_w_obj_close(w);
 }
 
@@ -85,10 +88,40 @@ static int load_release(const char *path, char **img, size_t *len, char *ver, si
 }
 
 /*
-** agent publish <exe> [--force]: the whole file is read and checked in
-** memory first, and exactly those bytes are uploaded, so a file changing
-** under us cannot publish bytes that do not match the version and digest
-** we checked.
+** The same build is already stored: with a key, signs it in place unless
+** that key already signed it. Returns an exit code.
+*/
+static int publish_unchanged(obj_store *s, const obj_info *info, publish_out *po, const sig_priv *k,
+                             const unsigned char d[SHA256_LEN])
+{
+    obj_hdr h[2];
+    js_err e;
+    int rc, code;
+    po->status = "unchanged";
+    if (k && !cli_release_signed_by(info, po->version, k)) {
+        if ((code = cli_release_sig_hdrs(k, po->version, po->size, d, h)) != CLI_OK) return code;
+        memset(&e, 0, sizeof e);
+        rc = obj_set_headers(s, po->version, h, 2, NULL, &e);
+        if (rc != NATS_OK)
+            return cli_fail_nats(rc, &e, "cannot write the signature of %s/%s", CLI_B_RELEASES, po->version);
+        po->status = "signed";
+    }
+    if (cli_g.json) return cli_emit_json(render_publish, po);
+    if (!strcmp(po->status, "signed"))
+        cli_say("%s/%s already holds this build (%" PRIu64 " bytes, %s); signed it with key %s\n",
+                CLI_B_RELEASES, po->version, po->size, po->digest, po->key_id);
+    else
+        cli_say("%s/%s already holds this build (%" PRIu64 " bytes, %s); nothing written\n",
+                CLI_B_RELEASES, po->version, po->size, po->digest);
+    return CLI_OK;
+}
+
+/*
+** agent publish <exe> [--force] [--sign-key FILE]: the whole file is read
+** and checked in memory first, and exactly those bytes are uploaded, so a
+** file changing under us cannot publish bytes that do not match the
+** version and digest we checked. A signed release gets its headers in the
+** same meta message as its data, so no agent ever sees it unsigned.
 */
 int cli_cmd_publish(void)
 {
@@ -103,14 +136,21 @@ int cli_cmd_publish(void)
     mem_reader mr;
     cli_progress pg;
     publish_out po;
-    int rc, code;
+    sig_priv k;
+    obj_hdr h[2];
+    int rc, code, signing = 0;
 
+    if ((code = cli_sign_key(&k, &signing)) != CLI_OK) return code;
     if ((code = load_release(path, &img, &len, ver, sizeof ver, d)) != CLI_OK) return code;
     cli_digest_str(d, digest);
     memset(&po, 0, sizeof po);
     po.version = ver;
     po.digest = digest;
     po.size = len;
+    if (signing) {
+        po.key_id = k.pub.id;
+        if ((code = cli_release_sig_hdrs(&k, ver, len, d, h)) != CLI_OK) goto done;
+    }
     if ((code = cli_connect()) != CLI_OK || (code = cli_open_obj(CLI_B_RELEASES, &s)) != CLI_OK) goto done;
 
     memset(&e, 0, sizeof e);
@@ -125,10 +165,7 @@ int cli_cmd_publish(void)
                    && memcmp(od, d, SHA256_LEN) == 0;
         snprintf(old_digest, sizeof old_digest, "%s", info.digest[0] ? info.digest : "(no digest)");
         if (same) {
-            po.status = "unchanged";
-            if (cli_g.json) code = cli_emit_json(render_publish, &po);
-            else cli_say("%s/%s already holds this build (%" PRIu64 " bytes, %s); nothing written\n",
-                         CLI_B_RELEASES, ver, (uint64_t)len, digest);
+            code = publish_unchanged(s, &info, &po, signing ? &k : NULL, d);
             goto done;
         }
         if (!cli_opt_has("force")) {
@@ -148,7 +185,7 @@ int cli_cmd_publish(void)
     pg.total = len;
     pg.last = -1;
     memset(&e, 0, sizeof e);
-    rc = obj_put(s, ver, mem_read, &mr, cli_progress_cb, &pg, &put, &e);
+    rc = obj_put_hdrs(s, ver, h, signing ? 2 : 0, mem_read, &mr, cli_progress_cb, &pg, &put, &e);
     cli_progress_end(&pg);
     if (rc != NATS_OK) {
         code = cli_fail_nats(rc, &e, "uploading %s to %s/%s failed", path, CLI_B_RELEASES, ver);
@@ -166,10 +203,13 @@ int cli_cmd_publish(void)
         code = cli_emit_json(render_publish, &po);
     } else {
         cli_say("published %s (%" PRIu64 " bytes, %s) to %s/%s\n", ver, (uint64_t)len, digest, CLI_B_RELEASES, ver);
+        if (signing) cli_say("  signed with key %s\n", k.pub.id);
+        else cli_say("  unsigned: agents with release keys will refuse it (sign it with 'kanade agent sign %s --sign-key FILE')\n", ver);
         if (po.replaced) cli_say("  replaced the previous build %s\n", po.replaced);
         cli_say("  roll it out with: kanade agent rollout %s --pcs <canary-pc>\n", ver);
     }
 done:
+    SecureZeroMemory(&k, sizeof k);
     obj_close(s);
     free(img);
     return code;

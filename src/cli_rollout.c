@@ -5,17 +5,48 @@
 ** everything the operator typed before it connects, and returns a process
 ** exit code.
 */
+#include <windows.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "trust.h"
+#include "win.h"
 
 /* The rollout edit: sets target_version (+ jitter), keeps everything else. */
 typedef struct rollout_edit {
     const char *version;
     const char *jitter;         /* normalised duration, or NULL to keep */
     char had_jitter[32];        /* the scope's jitter before/after, "" when unset */
+    const sig_priv *key;        /* --sign-key: sign the target for scope; NULL = unsigned */
+    const char *scope;          /* the KV key being edited */
 } rollout_edit;
+
+/*
+** With a key, the edited value's target is signed for its scope with a new
+** rev (now, in Unix ms: later rollouts get higher revs). An unchanged
+** target that this key already signed for this scope is left as it is.
+*/
+static int rollout_sign(rollout_edit *r, char *out, size_t cap, char *err, size_t errcap)
+{
+    char *tmp;
+    int rc;
+    if (!r->key) return 0;
+    if ((tmp = malloc(cap)) == NULL) { snprintf(err, errcap, "out of memory"); return -1; }
+    rc = trust_target_sign(r->key, r->scope, out, strlen(out), win_unix_ms(), tmp, cap);
+    if (rc == TRUST_OK) memcpy(out, tmp, strlen(tmp) + 1);
+    free(tmp);
+    if (rc != TRUST_OK) {
+        snprintf(err, errcap, rc == TRUST_ERR_SPACE ? "value too large to rewrite" : "cannot sign the target");
+        return -1;
+    }
+    return 0;
+}
+
+static int signed_by(const rollout_edit *r, const char *cur, size_t len)
+{
+    return r->key && trust_target_check(&r->key->pub, 1, r->scope, cur, len, 0, NULL, NULL, NULL, 0) == TRUST_OK;
+}
 
 static int rollout_apply(void *arg, const char *cur, size_t len, char *out, size_t cap,
                          char *err, size_t errcap)
@@ -39,7 +70,8 @@ static int rollout_apply(void *arg, const char *cur, size_t len, char *out, size
     snprintf(r->had_jitter, sizeof r->had_jitter, "%s", r->jitter ? r->jitter : jt);
     if (!strcmp(tv, r->version) &&
         (!r->jitter || (scope_parse_duration(jt, &a) == SCOPE_OK &&
-                        scope_parse_duration(r->jitter, &b) == SCOPE_OK && a == b)))
+                        scope_parse_duration(r->jitter, &b) == SCOPE_OK && a == b))
+        && (!r->key || signed_by(r, cur, len)))
         return 1;
     if ((tmp = malloc(cap)) == NULL) { snprintf(err, errcap, "out of memory"); return -1; }
     rc = scope_set_field(cur, cur ? len : 0, "target_version", r->version, tmp, cap);
@@ -54,7 +86,7 @@ static int rollout_apply(void *arg, const char *cur, size_t len, char *out, size
                                 "with 'kanade jetstream kv del'");
         return -1;
     }
-    return 0;
+    return rollout_sign(r, out, cap, err, errcap);
 }
 
 typedef struct rollout_line {
@@ -163,6 +195,8 @@ int cli_cmd_rollout(void)
     unsigned char dd[SHA256_LEN];
     js_err e;
     rollout_out ro;
+    sig_priv key;
+    int signing = 0;
 
     /* Everything the operator typed is checked before any connection. */
     if (!scope_valid_version(version))
@@ -177,6 +211,7 @@ int cli_cmd_rollout(void)
         if (scope_parse_duration(jit, &jms) != SCOPE_OK || scope_format_duration(jms, jitter, sizeof jitter) != SCOPE_OK)
             return cli_usage("--jitter '%s' is not a duration like 0s, 30s, 5m or 1h30m", jit);
     }
+    if ((code = cli_sign_key(&key, &signing)) != CLI_OK) return code;
 
     if ((code = cli_connect()) != CLI_OK || (code = cli_open_obj(CLI_B_RELEASES, &s)) != CLI_OK) return code;
     memset(&e, 0, sizeof e);
@@ -188,6 +223,10 @@ int cli_cmd_rollout(void)
     if (sha256_digest_decode(info.digest, dd) != SHA256_OK)
         return cli_fail(CLI_FAIL, "%s/%s has no valid SHA-256 digest, so agents would refuse it; "
                         "republish it with 'kanade agent publish --force'", CLI_B_RELEASES, version);
+    if (signing && !cli_release_signed_by(&info, version, &key))
+        cli_warn("kanade: warning: %s/%s is not signed by key %s; agents holding only that key will refuse "
+                 "it (sign it with 'kanade agent sign %s --sign-key FILE')\n", CLI_B_RELEASES, version,
+                 key.pub.id, version);
 
     memset(&ro, 0, sizeof ro);
     ro.version = version;
@@ -202,6 +241,8 @@ int cli_cmd_rollout(void)
         else snprintf(ln->key, sizeof ln->key, "%s.%s", npcs ? "pcs" : "groups", ids[i]);
         ed.version = version;
         ed.jitter = jit ? jitter : NULL;
+        ed.key = signing ? &key : NULL;
+        ed.scope = ln->key;
         code = cli_kv_cas(cfg, CLI_B_CONFIG, ln->key, rollout_apply, &ed, val, sizeof val, &res);
         if (code != CLI_OK) {
             if (ro.n > 0)
@@ -216,14 +257,16 @@ int cli_cmd_rollout(void)
         ln->revision = res.revision;
         ro.n++;
         if (!cli_g.json)
-            cli_say("%s.target_version = %s (jitter %s%s)\n", ln->key, version,
-                    ln->jitter[0] ? ln->jitter : "0s", ln->changed ? "" : ", unchanged");
+            cli_say("%s.target_version = %s (jitter %s%s%s%s)\n", ln->key, version,
+                    ln->jitter[0] ? ln->jitter : "0s", ln->changed ? "" : ", unchanged",
+                    signing ? ", signed by " : "", signing ? key.pub.id : "");
     }
     if (!jit && (global || ngroups > 0) && swaps_at_once(cfg, &ro)) {
         ro.reach = count_reach(global, ids, ngroups);
         ro.warned = ro.reach >= 100;
     }
     kv_close(cfg);
+    SecureZeroMemory(&key, sizeof key);
     if (ro.warned)
         cli_warn("kanade: warning: this rollout reaches %d agents with jitter 0s, so they all swap at once; "
                  "pass --jitter (e.g. --jitter 30m) to spread the swaps\n", ro.reach);
@@ -231,7 +274,10 @@ int cli_cmd_rollout(void)
 }
 
 /* One agent_config scope, as shown by 'agent current'. */
-typedef struct scope_row { char key[256], target[SCOPE_VERSION_MAX + 8], jitter[32]; } scope_row;
+typedef struct scope_row {
+    char key[256], target[SCOPE_VERSION_MAX + 8], jitter[32];
+    char signer[SIG_KEYID_LEN + 8];     /* target_key_id of a signed target, "" when unsigned */
+} scope_row;
 
 static int cmp_scope_row(const void *a, const void *b)
 {
@@ -257,6 +303,8 @@ static void render_current(json_w *w, void *arg)
     if (c->global.target[0]) json_w_str(w, c->global.target); else json_w_null(w);
     json_w_key(w, "target_version_jitter");
     if (c->global.jitter[0]) json_w_str(w, c->global.jitter); else json_w_null(w);
+    json_w_key(w, "signed_by");
+    if (c->global.signer[0]) json_w_str(w, c->global.signer); else json_w_null(w);
     json_w_obj_close(w);
     json_w_key(w, "scopes");
     json_w_arr_open(w);
@@ -266,10 +314,34 @@ static void render_current(json_w *w, void *arg)
         json_w_kstr(w, "target_version", c->rows[i].target);
         json_w_key(w, "target_version_jitter");
         if (c->rows[i].jitter[0]) json_w_str(w, c->rows[i].jitter); else json_w_null(w);
+        json_w_key(w, "signed_by");
+        if (c->rows[i].signer[0]) json_w_str(w, c->rows[i].signer); else json_w_null(w);
         json_w_obj_close(w);
     }
     json_w_arr_close(w);
     json_w_obj_close(w);
+}
+
+/*
+** The key a scope's target names as its signer. Only the agents hold the
+** public keys and verify; this shows what the value claims, so an operator
+** sees which scopes a keyed agent would ignore as unsigned.
+*/
+static void scope_signer(const kv_entry *en, scope_row *r)
+{
+    trust_target t;
+    r->signer[0] = 0;
+    if (trust_target_read((const char *)en->value, en->len, &t, NULL, 0) == TRUST_OK && t.sig[0] && t.key_id[0])
+        snprintf(r->signer, sizeof r->signer, "%s", t.key_id);
+}
+
+/* " [signed by <id>]" or " [unsigned]" after a target. */
+static const char *sign_tag(const scope_row *r, char *buf, size_t cap)
+{
+    if (!r->target[0]) return "";
+    if (!r->signer[0]) return " [unsigned]";
+    snprintf(buf, cap, " [signed by %s]", r->signer);
+    return buf;
 }
 
 /* agent current: the global target, then each group/pc scope that sets one. */
@@ -279,6 +351,7 @@ int cli_cmd_current(void)
     cli_kv_list l;
     current_out c;
     size_t i;
+    char tag[48];
     int code;
     if ((code = cli_connect()) != CLI_OK || (code = cli_open_kv(CLI_B_CONFIG, &b)) != CLI_OK) return code;
     code = cli_kv_read_all(b, CLI_B_CONFIG, &l);
@@ -296,6 +369,7 @@ int cli_cmd_current(void)
         snprintf(r.key, sizeof r.key, "%s", en->key);
         cli_json_field((const char *)en->value, en->len, "target_version", r.target, sizeof r.target);
         cli_json_field((const char *)en->value, en->len, "target_version_jitter", r.jitter, sizeof r.jitter);
+        scope_signer(en, &r);
         if (is_global) c.global = r;
         else if (r.target[0]) c.rows[c.n++] = r;
     }
@@ -303,14 +377,17 @@ int cli_cmd_current(void)
     qsort(c.rows, (size_t)c.n, sizeof *c.rows, cmp_scope_row);
     if (cli_g.json) { code = cli_emit_json(render_current, &c); free(c.rows); return code; }
     if (c.global.target[0] && c.global.jitter[0])
-        cli_say("target_version = %s (global, jitter %s)\n", c.global.target, c.global.jitter);
+        cli_say("target_version = %s (global, jitter %s)%s\n", c.global.target, c.global.jitter,
+                sign_tag(&c.global, tag, sizeof tag));
     else
-        cli_say("target_version = %s (global)\n", c.global.target[0] ? c.global.target : "(unset)");
+        cli_say("target_version = %s (global)%s\n", c.global.target[0] ? c.global.target : "(unset)",
+                sign_tag(&c.global, tag, sizeof tag));
     for (i = 0; i < (size_t)c.n; i++) {
         const scope_row *r = &c.rows[i];
-        if (r->jitter[0]) cli_say("target_version = %s (%s, jitter %s)\n", r->target, r->key, r->jitter);
-        else if (c.global.jitter[0]) cli_say("target_version = %s (%s, jitter %s from global)\n", r->target, r->key, c.global.jitter);
-        else cli_say("target_version = %s (%s, jitter 0s)\n", r->target, r->key);
+        const char *t = sign_tag(r, tag, sizeof tag);
+        if (r->jitter[0]) cli_say("target_version = %s (%s, jitter %s)%s\n", r->target, r->key, r->jitter, t);
+        else if (c.global.jitter[0]) cli_say("target_version = %s (%s, jitter %s from global)%s\n", r->target, r->key, c.global.jitter, t);
+        else cli_say("target_version = %s (%s, jitter 0s)%s\n", r->target, r->key, t);
     }
     free(c.rows);
     return CLI_OK;

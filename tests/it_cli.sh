@@ -185,7 +185,7 @@ expect_rc "republish the real agent over the padded build" 0
 echo "== releases"
 run agent releases
 expect_rc "agent releases" 0
-check_match "releases: header" "$(printf '%s' "$OUT" | head -n 1)" "^NAME +SIZE +DIGEST +MTIME$"
+check_match "releases: header" "$(printf '%s' "$OUT" | head -n 1)" "^NAME +SIZE +DIGEST +MTIME +SIGNED BY$"
 check_match "releases: newest first" "$(printf '%s' "$OUT" | sed -n 2p)" "^$AV +$(fsize "$AGENT") +$DAG +20[0-9-]+T"
 check_match "releases: then 9.1.0" "$(printf '%s' "$OUT" | sed -n 3p)" "^9\.1\.0 +$(fsize "$B") +$DB "
 REL="$OUT"
@@ -307,7 +307,7 @@ check "the forced overlaps conflicted and were retried ($retries retries)" test 
 echo "== current"
 run agent current
 expect_rc "agent current" 0
-check_eq "current: global first, then group and pc scopes" "$(printf '%s' "$OUT" | head -n 1)" "target_version = 9.1.0 (global)"
+check_eq "current: global first, then group and pc scopes" "$(printf '%s' "$OUT" | head -n 1)" "target_version = 9.1.0 (global) [unsigned]"
 check_match "current: canary-01 line" "$OUT" "target_version = 9.1.0 \(pcs.canary-01, jitter 0s\)"
 check_match "current: group with its jitter" "$OUT" "target_version = 9.1.0 \(groups.office, jitter 5m\)"
 check_nomatch "current: the garbage scope sets no target" "$OUT" "pcs.broken"
@@ -316,7 +316,7 @@ check_eq "current --json" "$(printf '%s' "$OUT" | jq_py 'd["global"]["target_ver
     "('9.1.0', ['5m'])"
 run agent rollout 9.1.0 --global --jitter 30m
 run agent current
-check_eq "current: global jitter shown" "$(printf '%s' "$OUT" | head -n 1)" "target_version = 9.1.0 (global, jitter 30m)"
+check_eq "current: global jitter shown" "$(printf '%s' "$OUT" | head -n 1)" "target_version = 9.1.0 (global, jitter 30m) [unsigned]"
 check_match "current: pc without own jitter inherits global's" "$OUT" "\(pcs.canary-01, jitter 30m from global\)"
 
 echo "== groups"
