@@ -28,6 +28,9 @@
     The PC's .auth file from `kanade broker config` (user= and password=). Its
     two values are copied into the config; the user is the PC id (-PcId, when
     given, must match it). Not together with -Token.
+.PARAMETER ReleaseKey
+    Public release key(s) as printed by 'kanade agent keygen' (P256:...), up to 4.
+    With a key the agent runs only releases and targets signed by it.
 .PARAMETER Recreate
     Delete and re-register the service (config, data and logs are kept).
 .PARAMETER ForceConfig
@@ -37,6 +40,8 @@
     .\deploy-agent.ps1 -ExePath .\kanade-agent.exe -NatsUrl tls://nats.example.com:4222 -CaFile C:\certs\ca.pem
 .EXAMPLE
     .\deploy-agent.ps1 -ExePath .\kanade-agent.exe -NatsUrl tls://nats.example.com:4222 -CaFile C:\certs\ca.pem -AuthFile .\pc-17.auth
+.EXAMPLE
+    .\deploy-agent.ps1 -ExePath .\kanade-agent.exe -NatsUrl tls://nats.example.com:4222 -CaFile C:\certs\ca.pem -ReleaseKey P256:BGD+...
 #>
 #Requires -Version 5.1
 #Requires -RunAsAdministrator
@@ -48,6 +53,7 @@ param(
     [string] $CaFile,
     [string] $Token,
     [string] $AuthFile,
+    [string[]] $ReleaseKey,
     [switch] $Recreate,
     [switch] $ForceConfig
 )
@@ -105,6 +111,7 @@ if ($PcId)        { $installArgs += @('--id', $PcId) }
 if ($CaFile)      { $installArgs += @('--ca-file', $CaFile) }
 if ($Token)       { $installArgs += @('--token', $Token) }
 if ($AuthFile)    { $installArgs += @('--auth-file', $AuthFile) }
+foreach ($k in $ReleaseKey) { $installArgs += @('--release-key', $k) }
 if ($ForceConfig) { $installArgs += '--force-config' }
 Invoke-AgentExe $InstalledExe $installArgs
 

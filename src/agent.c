@@ -24,6 +24,7 @@
 #include "broker_conf.h"
 #include "conf.h"
 #include "fsec.h"
+#include "trust.h"
 #include "log.h"
 #include "scope.h"
 #include "service.h"
@@ -42,13 +43,16 @@ static const char usage_text[] =
     "\n"
     "  install --config PATH [--nats-url URL] [--id ID] [--ca-file FILE]\n"
     "          [--token TOKEN | --auth-file FILE] [--force-config] [--allow-plaintext]\n"
+    "          [--release-key P256:... ...]\n"
     "      Creates %ProgramData%\\Kanade\\{config,data,logs}, writes the config when\n"
     "      it does not exist yet (or with --force-config), checks it, and registers\n"
     "      the service KanadeAgent (automatic start, restart on failure). Running it\n"
     "      again updates the service. A nats:// URL to another machine without\n"
     "      --ca-file is refused unless --allow-plaintext is given. --auth-file reads\n"
     "      the PC's user= and password= ('kanade broker config' writes one per PC);\n"
-    "      the user is the PC id (--id, when given, must match it).\n"
+    "      the user is the PC id (--id, when given, must match it). --release-key\n"
+    "      (repeatable, up to 4) sets [update] release_keys: the agent then runs only\n"
+    "      releases and targets signed by one of them ('kanade agent keygen').\n"
     "  uninstall [--purge]\n"
     "      Stops and deletes the service; --purge also deletes %ProgramData%\\Kanade.\n"
     "  run [--config PATH]\n"
@@ -131,6 +135,36 @@ static int parse_opts(const args *a, int first, const opt *opts, int nopts, cons
             fprintf(stderr, "kanade-agent %s: %s is empty\n", cmd, opts[j].name);
             return EXIT_USAGE;
         }
+    }
+    return 0;
+}
+
+/*
+** Every --release-key value (the option is repeatable; parse_opts keeps
+** only the last) as a comma list in out, checked. 0, or EXIT_USAGE after
+** printing why.
+*/
+static int collect_release_keys(const args *a, char *out, size_t cap)
+{
+    sig_pub k[SIG_MAX_KEYS];
+    char err[200];
+    size_t n = 0;
+    int i, nk = 0;
+    out[0] = 0;
+    for (i = 2; i < a->argc; i++) {
+        const char *arg = a->argv[i], *v = NULL;
+        if (strncmp(arg, "--release-key=", 14) == 0) v = arg + 14;
+        else if (strcmp(arg, "--release-key") == 0 && i + 1 < a->argc) v = a->argv[++i];
+        if (!v) continue;
+        if (n + strlen(v) + 2 > cap) {
+            fprintf(stderr, "kanade-agent install: more than %d release keys\n", SIG_MAX_KEYS);
+            return EXIT_USAGE;
+        }
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "," : "", v);
+    }
+    if (trust_parse_keys(out, k, SIG_MAX_KEYS, &nk, err, sizeof err) != TRUST_OK) {
+        fprintf(stderr, "kanade-agent install: --release-key %s\n", err);
+        return EXIT_USAGE;
     }
     return 0;
 }
@@ -282,7 +316,8 @@ static int put_field(const char *opt, const char *val, char *field, size_t cap)
 ** printed.
 */
 static int write_config(const char *path, const char *nats_url, const char *id,
-                        const char *ca_file, const char *token, const bcf_user *auth)
+                        const char *ca_file, const char *token, const bcf_user *auth,
+                        const char *keys)
 {
     conf c;
     char text[4096], dir[PATH_U8];
@@ -292,7 +327,8 @@ static int write_config(const char *path, const char *nats_url, const char *id,
         || !put_field("--ca-file", ca_file, c.ca_file, sizeof c.ca_file)
         || !put_field("--token", token, c.token, sizeof c.token)
         || !put_field("--auth-file user", auth ? auth->name : NULL, c.user, sizeof c.user)
-        || !put_field("--auth-file password", auth ? auth->pass : NULL, c.password, sizeof c.password))
+        || !put_field("--auth-file password", auth ? auth->pass : NULL, c.password, sizeof c.password)
+        || !put_field("--release-key", keys, c.release_keys, sizeof c.release_keys))
         return 1;
     if (conf_write(&c, text, sizeof text) != CONF_OK) {
         fprintf(stderr, "kanade-agent install: cannot render the config (a value is invalid "
@@ -363,11 +399,13 @@ static int plaintext_refused(const char *urls, int has_ca)
 static int cmd_install(const args *a)
 {
     const char *o_config = NULL, *o_url = NULL, *o_id = NULL, *o_ca = NULL, *o_token = NULL;
-    const char *o_force = NULL, *o_plain = NULL, *o_auth = NULL;
+    const char *o_force = NULL, *o_plain = NULL, *o_auth = NULL, *o_key = NULL;
+    char keys[sizeof ((conf *)0)->release_keys * 2];
     opt opts[] = {
         { "--config", 1, &o_config }, { "--nats-url", 1, &o_url }, { "--id", 1, &o_id },
         { "--ca-file", 1, &o_ca }, { "--token", 1, &o_token }, { "--force-config", 0, &o_force },
         { "--allow-plaintext", 0, &o_plain }, { "--auth-file", 1, &o_auth },
+        { "--release-key", 1, &o_key },
     };
     bcf_user auth;
     char cfg[PATH_U8], root[PATH_U8], sub[PATH_U8], exe[PATH_U8], ca[PATH_U8], err[1024];
@@ -378,6 +416,7 @@ static int cmd_install(const args *a)
     int i, wrote = 0, rc;
 
     if (parse_opts(a, 2, opts, (int)(sizeof opts / sizeof opts[0]), "install")) return EXIT_USAGE;
+    if (collect_release_keys(a, keys, sizeof keys) != 0) return EXIT_USAGE;
     if (o_id && !scope_valid_id(o_id)) {
         fprintf(stderr, "kanade-agent install: --id \"%s\" is invalid: use 1-64 of A-Z a-z 0-9 _ -\n", o_id);
         return EXIT_USAGE;
@@ -441,11 +480,11 @@ static int cmd_install(const args *a)
                     "(and optionally --id, --ca-file, --token or --auth-file) to write it\n", cfg);
             return EXIT_USAGE;
         }
-        rc = write_config(cfg, o_url, o_id, o_ca, o_token, o_auth ? &auth : NULL);
+        rc = write_config(cfg, o_url, o_id, o_ca, o_token, o_auth ? &auth : NULL, keys);
         SecureZeroMemory(&auth, sizeof auth);
         if (rc != 0) return EXIT_FAIL;
         wrote = 1;
-    } else if (o_url || o_id || o_ca || o_token || o_auth) {
+    } else if (o_url || o_id || o_ca || o_token || o_auth || o_key) {
         printf("note: %s exists and was kept; --force-config rewrites it\n", cfg);
     }
     if (fsec_apply(cfg, FSEC_SDDL_FILE) != 0) {

@@ -42,6 +42,7 @@
 #include "agent_cfg.h"
 #include "agent_sync.h"
 #include "broker_conf.h"
+#include "agent_trust.h"
 #include "conf.h"
 #include "fsec.h"
 #include "json.h"
@@ -100,6 +101,7 @@ typedef struct agent {
     int bucket_backoff, bucket_attempt;
     int ready;                    /* a full read succeeded since the tables were cleared */
     acfg config, groups;          /* agent_config scopes; agent_groups/<pc_id> */
+    atr trust;                    /* release keys and the signed-target filter */
     int dirty;                    /* the tables changed since the last evaluation */
 
     scope_result res;             /* the last resolution */
@@ -376,6 +378,8 @@ static size_t build_doc(agent *a, char *buf, size_t cap)
         json_w_kstr(&w, "scheduled_at", when);
     }
     if (a->exe_digest[0]) json_w_kstr(&w, "exe_sha256", a->exe_digest);
+    json_w_kint(&w, "release_keys", a->trust.nkeys);
+    if (a->trust.errors[0]) json_w_kstr(&w, "target_error", a->trust.errors);
     json_w_obj_close(&w);
     if (w.err) { log_error("heartbeat document does not fit in %u bytes", (unsigned)cap); return 0; }
     return w.len;
@@ -458,7 +462,20 @@ static void evaluate(agent *a)
     int64_t hb;
 
     memset(&r, 0, sizeof r);
-    rc = acfg_resolve(&a->config, a->pc_id, g ? g->val : NULL, g ? g->len : 0, groups, &ng, &r);
+    if (a->trust.nkeys > 0) {
+        /* With release keys only signed targets count (agent_trust.h). */
+        acfg eff;
+        char before[sizeof a->trust.errors];
+        memcpy(before, a->trust.errors, sizeof before);
+        acfg_init(&eff, a->pc_id);
+        atr_filter(&a->trust, &a->config, g ? g->val : NULL, g ? g->len : 0, &eff);
+        rc = acfg_resolve(&eff, a->pc_id, g ? g->val : NULL, g ? g->len : 0, groups, &ng, &r);
+        acfg_clear(&eff);
+        /* The fleet sees an ignored target at once, not at the next beat. */
+        if (strcmp(before, a->trust.errors) != 0 && a->connected) heartbeat(a, "target check");
+    } else {
+        rc = acfg_resolve(&a->config, a->pc_id, g ? g->val : NULL, g ? g->len : 0, groups, &ng, &r);
+    }
     if (rc == SCOPE_ERR_JSON)
         log_warn("agent_groups/%s is not {\"groups\":[...]}: treated as no groups", a->pc_id);
     else if (rc != SCOPE_OK)
@@ -833,8 +850,31 @@ int arun_body(void *arg)
     }
 
     warn_weak_files(&a->cfg);
+    if (atr_init(&a->trust, a->data_dir, a->cfg.release_keys, err, sizeof err) != 0) {
+        log_event(LOG_ERROR, "config %s: [update] release_keys: %s", o->config_path, err);
+        log_close();
+        free(a);
+        return ARUN_EXIT_CONFIG;
+    }
+    if (a->trust.nkeys == 0) {
+        /* Every start, like the plaintext warning: whoever can write
+        ** agent_releases and agent_config decides what this PC runs. */
+        log_event(LOG_WARN, "no release keys ([update] release_keys): this agent accepts unsigned releases "
+                  "and targets; anyone with write access to the broker's agent_releases and agent_config "
+                  "can choose what it runs (docs/security.md)");
+    } else {
+        char ids[SIG_MAX_KEYS * (SIG_KEYID_LEN + 2) + 1] = "";
+        int i;
+        for (i = 0; i < a->trust.nkeys; i++) {
+            size_t n = strlen(ids);
+            snprintf(ids + n, sizeof ids - n, "%s%s", i ? "," : "", a->trust.keys[i].id);
+        }
+        log_info("release keys: %s; only releases and targets signed by one of them are used", ids);
+    }
 
     memset(&uc, 0, sizeof uc);
+    uc.release_keys = a->trust.keys;
+    uc.nrelease_keys = a->trust.nkeys;
     uc.exe_path = a->exe_path;
     uc.data_dir = a->data_dir;
     uc.version = a->version;

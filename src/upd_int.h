@@ -79,6 +79,8 @@ struct upd_ctx {
     char state_path[PATH_U8], job_path[PATH_U8], last_job_path[PATH_U8];
     char new_path[PATH_U8], old_path[PATH_U8], updater_dir[PATH_U8];
     pstate ps;
+    sig_pub keys[SIG_MAX_KEYS];     /* upd_config.release_keys, copied */
+    int nkeys;
 
     CRITICAL_SECTION api;           /* one public call at a time (upd_shutdown
                                        runs on a thread-pool thread) */
@@ -110,6 +112,7 @@ struct upd_ctx {
         uint64_t done, total;
         nats_conn *conn;
         int delay_ms;               /* test hook */
+        int refused;                /* the release failed its signature check */
     } dl;
 };
 
@@ -141,6 +144,10 @@ int upd_test_hook(const char *name, char *out, size_t cap, char *path, size_t pc
 void upd_set_state(const char *state, const char *error);
 void upd_set_target(const char *t);
 void upd_fail_attempt(const char *error);
+
+/* upd_trust.c: the release signature check (0 = trusted, or no keys) */
+struct obj_info;
+int upd_release_trusted(const struct obj_info *info, const char *target, char *why, size_t cap);
 
 /* upd_state.c: update-state.json, update.json, crash recovery */
 void upd_set_paths(const char *data_dir);

@@ -208,6 +208,11 @@ static int dl_from_old(obj_store *s, int bind_rc, const char *target)
     }
     memset(&e, 0, sizeof e);
     rc = s ? obj_info_get(s, target, 0, &info, &e) : bind_rc;
+    if (U.nkeys > 0 && (rc != NATS_OK || upd_release_trusted(&info, target, NULL, 0) != 0)) {
+        /* With release keys, .old is reused only for a signed release it matches. */
+        win_delete(U.new_path);
+        return 1;
+    }
     if (rc == NATS_ERR_NOT_FOUND) {
         log_info("update: using %s (version %s, the previous build); the release is no longer in %s",
                  U.old_path, target, RELEASES_BUCKET);
@@ -288,6 +293,12 @@ static DWORD WINAPI dl_thread(void *arg)
     }
     if (win_to_wide(U.new_path, wn, WIN_PATH_MAX)) { rc = NATS_ERR_IO; snprintf(err, sizeof err, "path too long: %s", U.new_path); goto out; }
     if (check_room(s, target, err, sizeof err) != 0) { rc = NATS_ERR_BAD_DATA; goto out; }
+    if (U.nkeys > 0 && obj_info_get(s, target, 0, &info, &e) == NATS_OK
+        && upd_release_trusted(&info, target, err, sizeof err) != 0) {
+        rc = NATS_ERR_BAD_DATA;             /* refused before a byte is written */
+        U.dl.refused = 1;
+        goto out;
+    }
     sink.file = CreateFileW(wn, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
     if (sink.file == INVALID_HANDLE_VALUE) {
         win_err("CreateFileW", U.new_path);
@@ -307,6 +318,9 @@ static DWORD WINAPI dl_thread(void *arg)
         snprintf(err, sizeof err, "cancelled");
     } else if (rc != NATS_OK) {
         describe(err, sizeof err, what, rc, &e, c);
+    } else if (upd_release_trusted(&info, target, err, sizeof err) != 0) {
+        rc = NATS_ERR_BAD_DATA;             /* the info the bytes were checked against */
+        U.dl.refused = 1;
     } else {
         log_info("update: downloaded %s (%llu bytes, %u chunks, %s) to %s", target,
                  (unsigned long long)info.size, (unsigned)info.chunks, info.digest, U.new_path);
@@ -542,6 +556,10 @@ int upd_init(const upd_config *cfg)
     U.retry_at_ms = U.poll_at_ms = 0;
     if (U.helper) { CloseHandle(U.helper); U.helper = NULL; }
     U.cfg = *cfg;
+    U.nkeys = cfg->release_keys && cfg->nrelease_keys > 0 ? cfg->nrelease_keys : 0;
+    if (U.nkeys > SIG_MAX_KEYS) U.nkeys = SIG_MAX_KEYS;
+    if (U.nkeys) memcpy(U.keys, cfg->release_keys, (size_t)U.nkeys * sizeof U.keys[0]);
+    U.cfg.release_keys = U.keys;
     copy_str(U.exe, sizeof U.exe, cfg->exe_path);
     copy_str(U.version, sizeof U.version, cfg->version);
     copy_str(U.config, sizeof U.config, cfg->config_path ? cfg->config_path : "");
@@ -803,6 +821,7 @@ static void tick_impl(nats_conn *c)
         if (finished) {
             dl_reap();
             if (rc == NATS_OK) after_download();
+            else if (U.dl.refused) quarantine_target(U.st.target, err);  /* retrying cannot fix it */
             else upd_fail_attempt(err);
         }
     } else if (U.dl.thread) {

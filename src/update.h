@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <wchar.h>
 #include "nats.h"
+#include "sign.h"
 
 /* Update states as reported in heartbeat/status (docs/design.md, Update state machine). */
 #define UPD_IDLE        "idle"
@@ -46,6 +47,12 @@ typedef struct upd_config {
     ** runs now (done); otherwise err says why and the target is rolled
     ** back and quarantined as after a real failed swap. */
     int (*sim_swap)(void *arg, const char *to, char *err, size_t cap);
+    /* [update] release_keys: with any, a release must carry a valid
+    ** signature by one of them (trust.h) before it is downloaded and again
+    ** over the bytes obj_get verified; otherwise it is quarantined with a
+    ** reason starting "signature:". None: releases are not checked. */
+    const sig_pub *release_keys;
+    int nrelease_keys;
 } upd_config;
 
 /* A snapshot for the heartbeat/status document. */

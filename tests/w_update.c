@@ -13,6 +13,7 @@
 #include "../src/update.c"
 #include "../src/upd_state.c"
 #include "../src/upd_swap.c"
+#include "../src/upd_trust.c"
 #include "../src/service.c"
 #include <stdlib.h>
 #include "th.h"
