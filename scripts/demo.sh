@@ -2,9 +2,10 @@
 # demo.sh — `make demo`: the operator's canary flow end to end on this machine.
 #
 # Installs what is missing, builds kanade-agent 0.1.0 and 0.1.1, starts a
-# local nats-server with JetStream and a fresh Wine prefix, installs 0.1.0 as
-# the service KanadeAgent (id canary-01), publishes 0.1.1, rolls it out to
-# canary-01 and shows `kanade ping` flip from 0.1.0 to 0.1.1. Then it prints
+# local nats-server with JetStream and a fresh Wine prefix, makes a release
+# key, installs 0.1.0 as the service KanadeAgent (id canary-01) trusting that
+# key, publishes 0.1.1 signed, rolls it out to canary-01 with a signed target
+# and shows `kanade ping` flip from 0.1.0 to 0.1.1. Then it prints
 # `kanade agent status` and the agent's log lines for the update, and shuts
 # everything down (nothing is left running, whatever happens).
 set -uo pipefail
@@ -60,11 +61,18 @@ LOGS="$WINEPREFIX/drive_c/ProgramData/Kanade/logs"
 step "kanade broker init (the operator creates every bucket; agents never do)"
 K broker init || die "broker init failed"
 
-step "installing kanade-agent 0.1.0 as service KanadeAgent with id canary-01, then starting it"
+step "kanade agent keygen --out C:\\demo\\release.pem (the release key)"
+mkdir -p "$WINEPREFIX/drive_c/demo"
+K agent keygen --out 'C:\demo\release.pem' | tee "$DEMO/keygen.out" || die "keygen failed"
+PUB=$(awk '/^public key: / { print $3 }' "$DEMO/keygen.out")
+[ -n "$PUB" ] || die "keygen printed no public key"
+export KANADE_SIGN_KEY='C:\demo\release.pem'
+
+step "installing kanade-agent 0.1.0 as service KanadeAgent with id canary-01 and the release key, then starting it"
 mkdir -p "$PF"
 cp build/kanade-agent.exe "$PF/kanade-agent.exe"
 wine "$PF/kanade-agent.exe" install --config 'C:\ProgramData\Kanade\config\agent.conf' \
-    --nats-url "$KANADE_NATS_URL" --id canary-01 2>&1 | tr -d '\r' || die "install failed"
+    --nats-url "$KANADE_NATS_URL" --id canary-01 --release-key "$PUB" 2>&1 | tr -d '\r' || die "install failed"
 # A fresh prefix's SCM refuses StartService for a few seconds: retry.
 for _ in $(seq 1 30); do
     wine sc start KanadeAgent >/dev/null 2>&1
@@ -76,10 +84,10 @@ for _ in $(seq 1 120); do K ping canary-01 --timeout 1s >/dev/null && break; sle
 step "kanade ping canary-01"
 K ping canary-01 || die "the agent does not answer"
 
-step "kanade agent publish build-0.1.1/kanade-agent.exe"
+step "kanade agent publish build-0.1.1/kanade-agent.exe (signed: KANADE_SIGN_KEY)"
 K agent publish "$(winepath -w "$ROOT/build-0.1.1/kanade-agent.exe" 2>/dev/null)" || die "publish failed"
 
-step "kanade agent rollout 0.1.1 --pcs canary-01"
+step "kanade agent rollout 0.1.1 --pcs canary-01 (signed: KANADE_SIGN_KEY)"
 K agent rollout 0.1.1 --pcs canary-01 || die "rollout failed"
 t_roll=$(date +%s%N)
 
@@ -100,7 +108,7 @@ sleep 1
 K agent status
 
 step "the agent's log lines for the update (%ProgramData%\\Kanade\\logs)"
-cat "$LOGS"/agent.*.log | tr -d '\r' | grep -E 'update:|swap:|starting kanade-agent|checking target_version' | tail -n 40
+cat "$LOGS"/agent.*.log | tr -d '\r' | grep -E 'update:|swap:|starting kanade-agent|checking target_version|release keys|signed by key' | tail -n 40
 
 step "shutting down (service, wineserver, nats-server)"
 wine sc stop KanadeAgent >/dev/null 2>&1
