@@ -105,6 +105,9 @@ pub_of() { echo "P256:$(openssl ec -in "$1" -pubout -outform DER 2>/dev/null | t
 id_of() { printf '%s' "${1#P256:}" | base64 -d | sha256sum | cut -c1-16; }
 publish() { K agent publish "$(winpath "$VERS/agent-$1.exe")" "${@:2}" >"$T_DIR/pub.out" 2>&1 || { bad "publish $1: $(cat "$T_DIR/pub.out")"; }; }
 
+# Agents bind their buckets; the operator creates them.
+K broker init >/dev/null 2>&1 || bad "broker init"
+
 # ---- keys -----------------------------------------------------------------
 echo "== keys"
 run agent keygen --out 'C:\keys\a.pem'
