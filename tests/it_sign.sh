@@ -65,25 +65,9 @@ logs() { cat "$LOGS"/agent.*.log 2>/dev/null | tr -d '\r'; }
 log_mark() { MARK=$(logs | wc -l); }
 since_mark() { logs | tail -n +$((MARK + 1)); }
 kvget() { K jetstream kv get "$1" "$2" 2>/dev/null; }
-jfield() {
-    python3 -c 'import json,sys
-try: d = json.load(sys.stdin)
-except Exception: sys.exit(0)
-v = d.get(sys.argv[1]) if isinstance(d, dict) else None
-print("" if v is None else json.dumps(v, separators=(",", ":")) if isinstance(v, (list, dict)) else v)' "$1"
-}
 status_field() { kvget agent_status "$PC" | jfield "$1"; }
 ping_version() { K ping "$PC" --timeout 2s 2>/dev/null | awk '$1 == "agent_version" { print $2 }'; }
 svc_state() { w sc query KanadeAgent 2>/dev/null | awk '/STATE/ { print $4 }'; }
-wait_for() {
-    local limit=$1 desc=$2 t0=$SECONDS; shift 2
-    while [ $((SECONDS - t0)) -lt "$limit" ]; do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.5
-    done
-    echo "  (timed out after ${limit}s waiting for: $desc)"
-    return 1
-}
 version_is() { [ "$(ping_version)" = "$1" ]; }
 state_is() { [ "$(status_field update_state)" = "$1" ]; }
 field_matches() { status_field "$1" | grep -Eq -- "$2"; }

@@ -185,8 +185,4 @@ static int main_(void)
     return th_summary("t_trust");
 }
 
-#ifdef _WIN32
-int wmain(void) { return main_(); }
-#else
-int main(void) { return main_(); }
-#endif
+TH_MAIN
