@@ -708,7 +708,6 @@ static void run_loop(agent *a)
     }
 }
 
-/* Opens the log; a bad config is reported in it (and in the Event Log). */
 /*
 ** One agent per data folder. `run` in a console and the service share
 ** data\ (the verified download, update-state.json, update.json): a second
