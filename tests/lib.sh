@@ -32,6 +32,11 @@ t_cleanup() {
     for p in "${T_PIDS[@]}"; do wait "$p" 2>/dev/null; done
     if [ -n "${WINEPREFIX:-}" ] && [ -d "$WINEPREFIX" ]; then wineserver -k 2>/dev/null; fi
     T_PIDS=()
+    # A passing suite's Wine prefix (about 700 MB) goes, so a whole run fits
+    # on a small disk; a failing suite's stays for the post-mortem.
+    if [ "$T_FAIL" -eq 0 ] && [ -n "${WINEPREFIX:-}" ] && [ "${WINEPREFIX#"$T_DIR"/}" != "$WINEPREFIX" ]; then
+        rm -rf "$WINEPREFIX"
+    fi
 }
 trap t_cleanup EXIT
 
