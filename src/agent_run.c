@@ -49,6 +49,7 @@
 #include "kv.h"
 #include "log.h"
 #include "nats.h"
+#include "rollout_kv.h"
 #include "scope.h"
 #include "service.h"
 #include "sha256.h"
@@ -109,6 +110,8 @@ typedef struct agent {
     int64_t hb_ms;
     uint64_t last_hb, next_hb;    /* ticks; next_hb 0 = not before connecting */
     uint64_t next_stats;
+    kv_bucket *b_rollouts;        /* agent_rollouts, opened at the first failure */
+    char fail_recorded[SCOPE_VERSION_MAX + 20]; /* "<version> <state>" written */
 } agent;
 
 /* ---- config ----------------------------------------------------------- */
@@ -423,11 +426,53 @@ static void heartbeat(agent *a, const char *why)
     log_debug("heartbeat (%s): %.*s", why, (int)len, doc);
 }
 
+/*
+** Safe rollouts: an update to the target that ended failed, rolled_back or
+** quarantined is written to agent_rollouts under this PC's own key, once
+** per version and state (a rewrite of the same key would not change the
+** count). Not connected, or the write fails: tried again at the next
+** transition or connect. Only ever this PC's key: see rollout.h.
+*/
+static void record_failure(agent *a)
+{
+    upd_status us;
+    ro_fail f;
+    char tag[sizeof a->fail_recorded], et[320];
+    js_err e;
+    int rc;
+    upd_get_status(&us);
+    if (!a->connected || !us.target[0] || !ro_counts_state(us.state)) return;
+    snprintf(tag, sizeof tag, "%s %s", us.target, us.state);
+    if (!strcmp(tag, a->fail_recorded)) return;
+    memset(&e, 0, sizeof e);
+    if (!a->b_rollouts && (rc = rokv_open(a->nc, 1, &a->b_rollouts, &e)) != NATS_OK) {
+        err_text(a, rc, &e, et, sizeof et);
+        log_warn("%s: cannot open: %s (failure of %s not recorded yet)", RO_BUCKET, et, us.target);
+        a->b_rollouts = NULL;
+        return;
+    }
+    memset(&f, 0, sizeof f);
+    snprintf(f.pc, sizeof f.pc, "%s", a->pc_id);
+    snprintf(f.version, sizeof f.version, "%s", us.target);
+    snprintf(f.state, sizeof f.state, "%s", us.state);
+    snprintf(f.reason, sizeof f.reason, "%s", us.error);
+    f.at_ms = win_unix_ms();
+    rc = rokv_record_failure(a->b_rollouts, &f, &e);
+    if (rc != NATS_OK) {
+        err_text(a, rc, &e, et, sizeof et);
+        log_warn("%s: failure of %s not recorded: %s", RO_BUCKET, us.target, et);
+        return;
+    }
+    memcpy(a->fail_recorded, tag, sizeof tag);
+    log_info("%s: recorded %s of %s", RO_BUCKET, us.state, us.target);
+}
+
 /* update.c calls this on the agent thread after each state transition: the
 ** fleet sees every transition at once, not at the next tick. */
 static void on_update_change(void *arg)
 {
     heartbeat((agent *)arg, "update state");
+    record_failure((agent *)arg);
 }
 
 /* Answers every queued ping with a fresh document, on the request's reply
@@ -512,6 +557,7 @@ static void close_buckets(agent *a)
 {
     asy_close(a->sync); a->sync = NULL;
     kv_close(a->b_status); a->b_status = NULL;
+    kv_close(a->b_rollouts); a->b_rollouts = NULL;
 }
 
 /* The next full read in about `ms` (±25 %). */
@@ -636,6 +682,7 @@ static void on_connected(agent *a)
     /* Notifications sent while disconnected are lost: read everything. */
     a->bucket_due = win_tick_ms();
     heartbeat(a, "connected");
+    record_failure(a);       /* a rollback decided before this start */
 }
 
 /* Logs what the reader thread reported and follows the connection state. */

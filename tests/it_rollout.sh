@@ -137,4 +137,39 @@ t fail 6.0.0 pc-c rolled_back "canary broke" >/dev/null
 out=$(k agent rollout status 6.0.0)
 check_match "a halt stops every wave" "$out" 'wave 2 office +starts [0-9T:Z-]+  stopped'
 
+echo "== simulated agents record their own failures"
+# The agent's own code (tests/tool_fleet.c runs agent_run.c and update.c per
+# thread; only the SCM swap is simulated): 10 agents, 3 of which fail every
+# swap. Each failing agent writes its own record; the count matches.
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/tests/agent_versions.sh"
+FLEET="$BUILD/wtest/tool_fleet.exe"
+winpath() { winepath -w "$1" 2>/dev/null; }
+agent_version 7.0.0 "$T_DIR/agent-7.0.0.exe" >/dev/null 2>&1 || bad "link agent 7.0.0"
+k agent publish "$(winpath "$T_DIR/agent-7.0.0.exe")" >/dev/null
+k jetstream kv put agent_config global '{"heartbeat_interval":"2s"}' >/dev/null
+SIMDIR="$T_DIR/sim"; mkdir -p "$SIMDIR"
+w "$FLEET" run "$NATS_URL" 10 "$(winpath "$SIMDIR")" --version 6.9.0 --fail-swap 0.3 --spread 500 >"$T_DIR/fleet.out" 2>&1 &
+T_PIDS+=($!)
+trap 'touch "$SIMDIR/stop"; sleep 2; t_cleanup' EXIT
+for i in $(seq 1 60); do grep -q "started 10" "$T_DIR/fleet.out" && break; sleep 0.5; done
+sleep 3
+k agent rollout 7.0.0 --global --jitter 0s >/dev/null
+settled() {
+    k --json agents | python3 -c 'import json,sys
+a=json.load(sys.stdin)
+a=a if isinstance(a,list) else a.get("agents",[])
+n=sum(1 for x in a if x.get("target_version")=="7.0.0" and x.get("update_state") in ("done","rolled_back","quarantined"))
+sys.exit(0 if n>=10 else 1)'
+}
+for i in $(seq 1 60); do settled && break; sleep 1; done
+check "all 10 simulated agents reached an outcome" settled
+out=$(t check 7.0.0 -)
+check_match "3 failing agents, 3 records" "$out" '^failures=3 baseline=0 threshold=0 malformed=0'
+out=$(k agent rollout status 7.0.0)
+check_match "status names the failed hosts" "$out" 'failed hosts:'
+nf=$(printf '%s\n' "$out" | grep -cE '^    sim-[0-9]+  (rolled_back|quarantined)  ')
+check_eq "status lists each of them" "$nf" "3"
+touch "$SIMDIR/stop"
+
 t_summary
