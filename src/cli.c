@@ -32,6 +32,7 @@ static const opt_def OPT_DEFS[] = {
     { "set", 1, 0 }, { "add", 1, 0 }, { "remove", 1, 0 }, { "out", 1, 0 },
     { "listen", 1, 0 }, { "web-token", 1, 0 },
     { "sign-key", 1, 0 },
+    { "halt-after", 1, 0 }, { "halt-ratio", 1, 0 }, { "waves", 1, 0 }, { "wave-gap", 1, 0 },
 };
 
 typedef struct cli_cmd {
@@ -67,8 +68,9 @@ static const cli_cmd CMDS[] = {
       "Reads the release's bytes back (checked against its size and digest), checks\n"
       "that it is an agent build of <version>, and writes its Kanade-Signature and\n"
       "Kanade-Key-Id meta headers. The data is not uploaded again.\n" },
-    { "agent rollout", "<version> (--pcs a,b | --groups g1,g2 | --global) [--jitter 5m] [--sign-key FILE]",
-      " pcs pc groups group global jitter sign-key ", 1, 1, cli_cmd_rollout,
+    { "agent rollout", "<version> (--pcs a,b | --groups g1,g2 | --global | --waves g1,g2,global) "
+      "[--jitter 5m] [--halt-after N | --halt-ratio P%] [--wave-gap 1h] [--sign-key FILE]",
+      " pcs pc groups group global jitter halt-after halt-ratio waves wave-gap sign-key ", 1, 1, cli_cmd_rollout,
       "set the target version for pcs, groups or the whole fleet",
       "Writes target_version (and target_version_jitter with --jitter) into each\n"
       "named scope of agent_config, keeping every other field. Exactly one scope\n"
@@ -77,6 +79,13 @@ static const cli_cmd CMDS[] = {
       "on the key revision, so concurrent rollouts never lose each other's fields.\n"
       "--jitter spreads each agent's swap over a random delay in [0, jitter]\n"
       "(durations like 30s, 5m, 1h30m); recommended for 100 agents or more.\n"
+      "Safe rollouts (docs/rollouts.md): the rollout halts itself once --halt-after\n"
+      "N hosts failed it (default 3 for --groups, --global and --waves; none for\n"
+      "--pcs; 0 disables it), or --halt-ratio P% of the hosts targeted now. Agents\n"
+      "that have not swapped then stay on their version in state halted. --waves\n"
+      "canary,office,global targets the whole fleet (global scope) in waves: wave k\n"
+      "starts --wave-gap (default 1h) after wave k-1; global = every PC not in an\n"
+      "earlier wave. The scope records the version it had, for 'rollout abort'.\n"
       "--sign-key FILE (or env KANADE_SIGN_KEY) signs each scope's target for that\n"
       "scope (target_rev, target_signature, target_key_id); agents with release\n"
       "keys act only on signed targets.\n" },

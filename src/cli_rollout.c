@@ -10,13 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "rollout.h"
 #include "trust.h"
 #include "win.h"
 
-/* The rollout edit: sets target_version (+ jitter), keeps everything else. */
+/* The rollout edit: sets target_version (+ jitter) and the rollout's own
+** fields (halt policy, wave plan, previous version), keeps everything else. */
 typedef struct rollout_edit {
     const char *version;
     const char *jitter;         /* normalised duration, or NULL to keep */
+    const ro_options *ro;       /* what ro_prepare needs */
     char had_jitter[32];        /* the scope's jitter before/after, "" when unset */
     const sig_priv *key;        /* --sign-key: sign the target for scope; NULL = unsigned */
     const char *scope;          /* the KV key being edited */
@@ -38,6 +41,37 @@ static int rollout_sign(rollout_edit *r, char *out, size_t cap, char *err, size_
     free(tmp);
     if (rc != TRUST_OK) {
         snprintf(err, errcap, rc == TRUST_ERR_SPACE ? "value too large to rewrite" : "cannot sign the target");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+** The rollout fields on top of a value that already has the target: the
+** halt policy, the plan and the previous version (ro_prepare reads `cur`,
+** the value before this edit). A rerun of the same plan keeps its start,
+** so rerunning a rollout to finish it does not restart its waves.
+*/
+static int rollout_fields(const rollout_edit *r, const char *cur, size_t len, const char *val,
+                          char *out, size_t cap, char *err, size_t errcap)
+{
+    ro_rollout nr, old;
+    char msg[160], a[200], b[200];
+    if (ro_prepare(r->ro, r->version, cur, cur ? len : 0, &nr, msg, sizeof msg) != RO_OK) {
+        snprintf(err, errcap, "%s", msg);
+        return -1;
+    }
+    if (cur && nr.plan.nwaves) {
+        char tv[SCOPE_VERSION_MAX + 8];
+        cli_json_field(cur, len, "target_version", tv, sizeof tv);
+        if (!strcmp(tv, r->version) && ro_read_scope(cur, len, &old) != RO_ERR_JSON
+            && old.plan.nwaves && old.plan.gap_ms == nr.plan.gap_ms
+            && ro_plan_format_waves(&old.plan, a, sizeof a) == RO_OK
+            && ro_plan_format_waves(&nr.plan, b, sizeof b) == RO_OK && !strcmp(a, b))
+            nr.plan.start_ms = old.plan.start_ms;
+    }
+    if (ro_write_scope(val, strlen(val), &nr, out, cap) != RO_OK) {
+        snprintf(err, errcap, "value too large to rewrite");
         return -1;
     }
     return 0;
@@ -68,24 +102,29 @@ static int rollout_apply(void *arg, const char *cur, size_t len, char *out, size
         if (json_get_str(&d, 0, "target_version_jitter", jt, sizeof jt) != JSON_OK) jt[0] = 0;
     }
     snprintf(r->had_jitter, sizeof r->had_jitter, "%s", r->jitter ? r->jitter : jt);
-    if (!strcmp(tv, r->version) &&
-        (!r->jitter || (scope_parse_duration(jt, &a) == SCOPE_OK &&
-                        scope_parse_duration(r->jitter, &b) == SCOPE_OK && a == b))
-        && (!r->key || signed_by(r, cur, len)))
-        return 1;
-    if ((tmp = malloc(cap)) == NULL) { snprintf(err, errcap, "out of memory"); return -1; }
+    if ((tmp = malloc(2 * cap)) == NULL) { snprintf(err, errcap, "out of memory"); return -1; }
     rc = scope_set_field(cur, cur ? len : 0, "target_version", r->version, tmp, cap);
     if (rc == SCOPE_OK && r->jitter)
-        rc = scope_set_field(tmp, strlen(tmp), "target_version_jitter", r->jitter, out, cap);
+        rc = scope_set_field(tmp, strlen(tmp), "target_version_jitter", r->jitter, tmp + cap, cap);
     else if (rc == SCOPE_OK)
-        memcpy(out, tmp, strlen(tmp) + 1);
-    free(tmp);
+        memcpy(tmp + cap, tmp, strlen(tmp) + 1);
     if (rc != SCOPE_OK) {
+        free(tmp);
         snprintf(err, errcap, rc == SCOPE_ERR_SPACE ? "value too large to rewrite"
                               : "holds a value that is not a JSON object; fix it, or remove it "
                                 "with 'kanade jetstream kv del'");
         return -1;
     }
+    rc = rollout_fields(r, cur, len, tmp + cap, out, cap, err, errcap);
+    free(tmp);
+    if (rc != 0) return -1;
+    /* Same target, jitter, policy and plan, signed by this key when one is
+    ** given: nothing to write. */
+    if (cur && !strcmp(tv, r->version) && strlen(out) == len && !memcmp(out, cur, len)
+        && (!r->jitter || (scope_parse_duration(jt, &a) == SCOPE_OK &&
+                           scope_parse_duration(r->jitter, &b) == SCOPE_OK && a == b))
+        && (!r->key || signed_by(r, cur, len)))
+        return 1;
     return rollout_sign(r, out, cap, err, errcap);
 }
 
@@ -102,6 +141,7 @@ typedef struct rollout_out {
     int n;
     int reach;                  /* agents reached (global/groups), -1 if not counted */
     int warned;
+    ro_rollout fields;          /* the rollout fields as written (has: n > 0) */
 } rollout_out;
 
 static void render_rollout(json_w *w, void *arg)
@@ -126,6 +166,21 @@ static void render_rollout(json_w *w, void *arg)
     json_w_arr_close(w);
     if (r->reach >= 0) json_w_kint(w, "agents_reached", r->reach);
     json_w_kbool(w, "jitter_warning", r->warned);
+    if (r->n > 0) {
+        char pol[64];
+        ro_policy_format(&r->fields.policy, pol, sizeof pol);
+        json_w_kstr(w, "halt_policy", pol[0] ? pol : NULL);
+        json_w_kint(w, "halt_threshold", ro_policy_threshold(&r->fields.policy));
+        json_w_key(w, "waves");
+        json_w_arr_open(w);
+        for (i = 0; i < r->fields.plan.nwaves; i++) {
+            json_w_obj_open(w);
+            json_w_kstr(w, "group", r->fields.plan.waves[i]);
+            json_w_kint(w, "start_ms", ro_wave_start_ms(&r->fields.plan, i));
+            json_w_obj_close(w);
+        }
+        json_w_arr_close(w);
+    }
     json_w_obj_close(w);
 }
 
@@ -180,14 +235,56 @@ static int swaps_at_once(kv_bucket *cfg, const rollout_out *ro)
     return 0;
 }
 
-/* agent rollout <version> (--pcs a,b | --groups g1,g2 | --global) [--jitter 5m] */
+/*
+** The safe-rollout options, checked before any connection: a dry
+** ro_prepare with no current value. *o is filled for the edits; hosts (for
+** a ratio) is counted once connected.
+*/
+static int rollout_options(const char *version, const char *kind, ro_options *o, char *note, size_t cap)
+{
+    ro_rollout tmp;
+    memset(o, 0, sizeof *o);
+    o->kind = kind;
+    o->halt_after = cli_opt_last("halt-after");
+    o->halt_ratio = cli_opt_last("halt-ratio");
+    o->waves = cli_opt_last("waves");
+    o->wave_gap = cli_opt_last("wave-gap");
+    o->hosts = 1;
+    o->now_ms = win_unix_ms();
+    if (ro_prepare(o, version, NULL, 0, &tmp, note, cap) != RO_OK) return cli_usage("%s", note);
+    return CLI_OK;
+}
+
+/* Says what the scopes now carry: the halt policy and the plan, as read
+** back from the last value written (or found unchanged). */
+static void say_policy(const ro_rollout *r)
+{
+    char when[40];
+    int k, th = ro_policy_threshold(&r->policy);
+    if (r->policy.kind == RO_HALT_AFTER)
+        cli_say("halt policy: halts after %d failed host%s\n", th, th == 1 ? "" : "s");
+    else if (r->policy.kind == RO_HALT_RATIO)
+        cli_say("halt policy: halts after %d.%02d%% of %d hosts failed (%d host%s)\n", r->policy.ratio_bp / 100,
+                r->policy.ratio_bp % 100, r->policy.hosts, th, th == 1 ? "" : "s");
+    else if (r->policy.kind == RO_HALT_OFF)
+        cli_say("halt policy: off: failures never halt this rollout\n");
+    else
+        cli_say("halt policy: none: failures are recorded but never halt\n");
+    for (k = 0; k < r->plan.nwaves; k++) {
+        win_rfc3339(ro_wave_start_ms(&r->plan, k), when);
+        cli_say("wave %d: %s from %s\n", k + 1, r->plan.waves[k], when);
+    }
+}
+
+/* agent rollout <version> (--pcs a,b | --groups g1,g2 | --global | --waves w1,w2,global)
+**   [--jitter 5m] [--halt-after N | --halt-ratio P%] [--wave-gap 1h] */
 int cli_cmd_rollout(void)
 {
     static char ids[CLI_MAX_IDS][SCOPE_ID_MAX + 1];
     static rollout_line lines[CLI_MAX_IDS];
     const char *version = cli_arg(0), *jit = cli_opt_last("jitter");
-    char jitter[32], val[CLI_VALUE_MAX];
-    int npcs = 0, ngroups = 0, global = cli_opt_has("global"), kinds, i, code, rc;
+    char jitter[32], val[CLI_VALUE_MAX], note[160];
+    int npcs = 0, ngroups = 0, global = cli_opt_has("global"), waves = cli_opt_has("waves"), kinds, i, code, rc;
     int64_t jms = 0;
     obj_store *s = NULL;
     kv_bucket *cfg = NULL;
@@ -197,21 +294,27 @@ int cli_cmd_rollout(void)
     rollout_out ro;
     sig_priv key;
     int signing = 0;
+    ro_options opt;
 
     /* Everything the operator typed is checked before any connection. */
     if (!scope_valid_version(version))
         return cli_usage("'%s' is not a valid version (letters, digits, '.', '_', '+', '-'; no '..')", version);
     if ((code = cli_collect_ids("pcs", "pc", 0, ids, CLI_MAX_IDS, &npcs)) != CLI_OK) return code;
     if (npcs == 0 && (code = cli_collect_ids("groups", "group", 0, ids, CLI_MAX_IDS, &ngroups)) != CLI_OK) return code;
-    kinds = (npcs > 0 || cli_opt_has("pcs") || cli_opt_has("pc")) + (cli_opt_has("groups") || cli_opt_has("group")) + global;
+    kinds = (npcs > 0 || cli_opt_has("pcs") || cli_opt_has("pc")) + (cli_opt_has("groups") || cli_opt_has("group"))
+            + (global || waves);
     if (kinds != 1)
-        return cli_usage(kinds == 0 ? "pick a scope: --pcs <pc_id,...>, --groups <group,...> or --global"
-                                     : "pick exactly one scope kind: --pcs, --groups or --global");
+        return cli_usage(kinds == 0 ? "pick a scope: --pcs <pc_id,...>, --groups <group,...>, --global or --waves <group,...,global>"
+                                     : "pick exactly one scope kind: --pcs, --groups or --global (--waves is global)");
     if (jit) {
         if (scope_parse_duration(jit, &jms) != SCOPE_OK || scope_format_duration(jms, jitter, sizeof jitter) != SCOPE_OK)
             return cli_usage("--jitter '%s' is not a duration like 0s, 30s, 5m or 1h30m", jit);
     }
     if ((code = cli_sign_key(&key, &signing)) != CLI_OK) return code;
+    if ((code = rollout_options(version, waves ? "waves" : global ? "global" : npcs ? "pcs" : "groups",
+                                &opt, note, sizeof note)) != CLI_OK)
+        return code;
+    global = global || waves;
 
     if ((code = cli_connect()) != CLI_OK || (code = cli_open_obj(CLI_B_RELEASES, &s)) != CLI_OK) return code;
     memset(&e, 0, sizeof e);
@@ -227,6 +330,15 @@ int cli_cmd_rollout(void)
         cli_warn("kanade: warning: %s/%s is not signed by key %s; agents holding only that key will refuse "
                  "it (sign it with 'kanade agent sign %s --sign-key FILE')\n", CLI_B_RELEASES, version,
                  key.pub.id, version);
+    if (opt.halt_ratio) {
+        /* A ratio is of the hosts targeted now, stored with the policy. */
+        opt.hosts = npcs ? npcs : count_reach(global, ids, ngroups);
+        if (opt.hosts <= 0) {
+            cli_warn("kanade: warning: no agent of this rollout is known yet; --halt-ratio counts 1 host, "
+                     "so the first failure halts\n");
+            opt.hosts = 1;
+        }
+    }
 
     memset(&ro, 0, sizeof ro);
     ro.version = version;
@@ -239,10 +351,12 @@ int cli_cmd_rollout(void)
         rollout_line *ln = &lines[ro.n];
         if (global) snprintf(ln->key, sizeof ln->key, "global");
         else snprintf(ln->key, sizeof ln->key, "%s.%s", npcs ? "pcs" : "groups", ids[i]);
+        memset(&ed, 0, sizeof ed);
         ed.version = version;
         ed.jitter = jit ? jitter : NULL;
         ed.key = signing ? &key : NULL;
         ed.scope = ln->key;
+        ed.ro = &opt;
         code = cli_kv_cas(cfg, CLI_B_CONFIG, ln->key, rollout_apply, &ed, val, sizeof val, &res);
         if (code != CLI_OK) {
             if (ro.n > 0)
@@ -270,6 +384,9 @@ int cli_cmd_rollout(void)
     if (ro.warned)
         cli_warn("kanade: warning: this rollout reaches %d agents with jitter 0s, so they all swap at once; "
                  "pass --jitter (e.g. --jitter 30m) to spread the swaps\n", ro.reach);
+    if (ro.n > 0) ro_read_scope(val, strlen(val), &ro.fields);
+    if (!cli_g.json && ro.n > 0) say_policy(&ro.fields);
+    if (note[0]) cli_warn("kanade: %s\n", note);
     return cli_g.json ? cli_emit_json(render_rollout, &ro) : CLI_OK;
 }
 
