@@ -11,7 +11,8 @@ WIN_SRC = src/win.c src/log.c src/tls.c src/nats_glue.c src/nats_api.c src/nats_
 	src/kv.c src/objstore.c
 
 # kanade-agent.exe only.
-AGENT_SRC = src/fsec.c src/service.c src/update.c src/upd_state.c src/upd_swap.c src/upd_trust.c src/agent.c src/agent_cfg.c src/agent_sync.c src/agent_trust.c src/agent_run.c
+AGENT_SRC = src/fsec.c src/service.c src/update.c src/upd_state.c src/upd_swap.c src/upd_trust.c src/agent.c src/agent_cfg.c src/agent_sync.c src/agent_trust.c src/agent_run.c \
+	src/agent_ro.c
 
 # kanade.exe only.
 CLI_SRC = src/cli.c src/cli_util.c src/cli_release.c src/cli_rollout.c src/cli_fleet.c src/cli_js.c src/cli_broker.c src/cli_rollctl.c \

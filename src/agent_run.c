@@ -49,6 +49,7 @@
 #include "kv.h"
 #include "log.h"
 #include "nats.h"
+#include "agent_ro.h"
 #include "rollout_kv.h"
 #include "scope.h"
 #include "service.h"
@@ -110,7 +111,8 @@ typedef struct agent {
     int64_t hb_ms;
     uint64_t last_hb, next_hb;    /* ticks; next_hb 0 = not before connecting */
     uint64_t next_stats;
-    kv_bucket *b_rollouts;        /* agent_rollouts, opened at the first failure */
+    kv_bucket *b_rollouts;        /* agent_rollouts, opened at the first failure or check */
+    aro ro;                       /* the target's halt policy and wave plan */
     char fail_recorded[SCOPE_VERSION_MAX + 20]; /* "<version> <state>" written */
 } agent;
 
@@ -375,7 +377,7 @@ static size_t build_doc(agent *a, char *buf, size_t cap)
     if (us.error[0]) json_w_kstr(&w, "update_error", us.error);
     if (strcmp(state, UPD_DOWNLOADING) == 0 && us.percent >= 0)
         json_w_kint(&w, "update_percent", us.percent);
-    if (strcmp(state, UPD_SCHEDULED) == 0 && us.scheduled_at_ms > 0) {
+    if (strcmp(state, UPD_SCHEDULED) == 0 && us.scheduled_at_ms > 0 && us.scheduled_at_ms < INT64_MAX) {
         char when[40];
         win_rfc3339(us.scheduled_at_ms, when);
         json_w_kstr(&w, "scheduled_at", when);
@@ -494,6 +496,30 @@ static void drain_ping(agent *a)
 
 /* ---- config supervisor ------------------------------------------------ */
 
+/* Safe rollouts: the halt policy and wave plan of the scope that set the
+** target (agent_ro.c), read before update.c sees the target. */
+static void rollout_fields(agent *a, const scope_result *r, char groups[][SCOPE_ID_MAX + 1], int ng)
+{
+    const acfg_entry *se = r->target_scope[0] ? acfg_get(&a->config, r->target_scope) : NULL;
+    aro_set(&a->ro, r->target_version, r->target_scope, se ? se->val : NULL, se ? se->len : 0, groups, ng);
+}
+
+/* update.c's hooks (upd_config.schedule and .gate), on the agent thread. */
+static int64_t rollout_schedule(void *arg, const char *to, int64_t now_ms, int64_t draw_ms)
+{
+    return aro_schedule(&((agent *)arg)->ro, to, now_ms, draw_ms);
+}
+
+static int rollout_gate(void *arg, const char *to, char *reason, size_t cap, int64_t *recheck_ms)
+{
+    agent *a = arg;
+    /* A halted agent looks again at its heartbeat pace, so a resume is
+    ** seen within one interval; the jitter keeps a halted fleet from
+    ** reading the records in step. */
+    *recheck_ms = (int64_t)jittered((int)(a->hb_ms < 600000 ? a->hb_ms : 600000));
+    return aro_gate(&a->ro, a->connected ? a->nc : NULL, &a->b_rollouts, to, reason, cap);
+}
+
 /* Resolves the effective config from the tables and hands the target to
 ** update.c. Logs the evaluation every time, as the runbook expects. */
 static void evaluate(agent *a)
@@ -550,6 +576,7 @@ static void evaluate(agent *a)
     log_info("checking target_version: running=%s target=%s scope=%s", a->version,
              r.target_version[0] ? r.target_version : "(none)",
              r.target_scope[0] ? r.target_scope : "(none)");
+    rollout_fields(a, &r, groups, ng);
     upd_on_target(a->nc, r.target_version, r.target_scope, r.jitter_ms);
 }
 
@@ -930,6 +957,8 @@ int arun_body(void *arg)
     uc.on_change = on_update_change;
     uc.arg = a;
     uc.log_dir = a->log_dir;
+    uc.schedule = rollout_schedule;
+    uc.gate = rollout_gate;
     if (upd_init(&uc) == UPD_RESTART) {
         log_event(LOG_WARN, "update recovery restored the previous exe; exiting so it starts");
         return finish(a, ARUN_EXIT_RESTART);

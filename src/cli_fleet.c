@@ -184,6 +184,12 @@ static int tally(const cli_agent *a, size_t n, size_t off, count_row *rows)
     return nr;
 }
 
+/* Held back by a safe rollout (docs/rollouts.md): not swapped, not failed. */
+static int is_halted(const cli_agent *a)
+{
+    return !strcmp(a->state, "halted");
+}
+
 /* The one staleness rule, shared with kanade serve: no parsable "at", or
 ** older than stale_ms. */
 int cli_agent_stale(const cli_agent *a, int64_t stale_ms, int64_t now)
@@ -240,6 +246,10 @@ static void render_status(json_w *w, void *arg)
     json_w_key(w, "target_errors");
     json_w_arr_open(w);
     for (i = 0; i < s->n; i++) if (s->a[i].target_error[0]) render_agent(w, &s->a[i]);
+    json_w_arr_close(w);
+    json_w_key(w, "halted");
+    json_w_arr_open(w);
+    for (i = 0; i < s->n; i++) if (is_halted(&s->a[i])) render_agent(w, &s->a[i]);
     json_w_arr_close(w);
     json_w_obj_close(w);
 }
@@ -322,6 +332,13 @@ int cli_cmd_status(void)
         if (a[i].release_keys == 0) cli_say("  %s  accepts unsigned builds\n", a[i].pc_id);
     for (i = 0; i < n; i++)
         if (a[i].target_error[0]) cli_say("  %s  ignored targets: %s\n", a[i].pc_id, a[i].target_error);
+    for (i = 0, nprob = 0; i < n; i++) nprob += is_halted(&a[i]);
+    if (nprob) cli_say("\nhalted by a rollout (not swapped; see 'kanade agent rollout status'): %d\n", nprob);
+    for (i = 0; i < n; i++) {
+        if (!is_halted(&a[i])) continue;
+        cli_say("  %s  %s -> %s: %s\n", a[i].pc_id, a[i].version[0] ? a[i].version : "-",
+                a[i].target[0] ? a[i].target : "-", a[i].error[0] ? a[i].error : "(no update_error)");
+    }
 done:
     free(rows);
     free(a);

@@ -340,6 +340,11 @@ int cli_cmd_rollout(void)
         }
     }
 
+    /* Agents under the least-privilege broker may read agent_rollouts but
+    ** not create it, and an agent that cannot read it under a policy holds
+    ** back: so the bucket exists before any scope carries a policy. */
+    if ((code = cli_open_kv(RO_BUCKET, &cfg)) != CLI_OK) return code;
+    kv_close(cfg);
     memset(&ro, 0, sizeof ro);
     ro.version = version;
     ro.lines = lines;

@@ -100,6 +100,7 @@ struct upd_ctx {
     char def_target[VER_CAP], def_scope[80];
     int64_t def_jitter_ms;
     int self_gate;                  /* helper gone: reaching the broker = done */
+    int held_new;                   /* halted with a verified <exe>.new kept */
 
     /* the download worker (shared under lock) */
     struct {

@@ -367,6 +367,7 @@ static void cancel_attempt(const char *why)
     }
     U.failures = 0;
     U.retry_at_ms = 0;
+    U.held_new = 0;
     if (!U.dl.thread) win_delete(U.new_path);
 }
 
@@ -488,6 +489,23 @@ static void hand_over(void)
     log_info("update: handed over to the swap helper: %s -> %s", U.version, U.st.target);
 }
 
+/*
+** Safe rollouts: asks the agent's gate whether the current target may go
+** on. 1 = held: state halted with the reason (set again only when the
+** reason changes, so a long halt is not a transition per check), and the
+** next check planned.
+*/
+static int held_back(void)
+{
+    char reason[256];
+    int64_t recheck = 30000;
+    if (!U.cfg.gate || U.cfg.gate(U.cfg.arg, U.st.target, reason, sizeof reason, &recheck) == 0) return 0;
+    if (recheck < 1000) recheck = 1000;
+    U.retry_at_ms = win_unix_ms() + recheck;
+    if (!state_is(UPD_HALTED) || !streq(U.st.error, reason)) upd_set_state(UPD_HALTED, reason);
+    return 1;
+}
+
 /* After a finished download: verifying, the PE version check, then the
 ** hand-over (or "verified" in console mode). */
 static void after_download(void)
@@ -517,6 +535,10 @@ static void after_download(void)
         upd_set_state(UPD_VERIFIED, NULL);
         return;
     }
+    /* The last look at the rollout's failure records, just before the swap:
+    ** .new is kept, so a resume swaps without downloading again. */
+    U.held_new = held_back();
+    if (U.held_new) return;
     hand_over();
 }
 
@@ -689,7 +711,8 @@ static void on_target_impl(nats_conn *c, const char *target, const char *scope, 
     }
     if (U.st.target[0] && !streq(U.st.target, target)
         && (state_is(UPD_PENDING) || state_is(UPD_SCHEDULED) || state_is(UPD_DOWNLOADING)
-            || state_is(UPD_VERIFYING) || state_is(UPD_FAILED) || state_is(UPD_VERIFIED))) {
+            || state_is(UPD_VERIFYING) || state_is(UPD_FAILED) || state_is(UPD_VERIFIED)
+            || state_is(UPD_HALTED))) {
         char why[160];
         snprintf(why, sizeof why, "target changed from %s to %s", U.st.target, target);
         cancel_attempt(why);
@@ -709,15 +732,21 @@ static void on_target_impl(nats_conn *c, const char *target, const char *scope, 
         } else {
             uint64_t span_ms = jitter_ms > 0 ? (uint64_t)jitter_ms : 0;
             uint64_t r = ((uint64_t)win_random_u32() << 32) | win_random_u32();
-            at = now + (span_ms ? (int64_t)(r % (span_ms + 1)) : 0);
-            copy_str(U.ps.sched_target, sizeof U.ps.sched_target, target);
-            U.ps.sched_at_ms = at;
-            upd_state_save();
-            win_rfc3339(at, when);
+            int64_t draw = span_ms ? (int64_t)(r % (span_ms + 1)) : 0;
+            /* A wave plan moves the moment to the PC's wave (or to never). */
+            at = U.cfg.schedule ? U.cfg.schedule(U.cfg.arg, target, now, draw) : now + draw;
             if (scope_format_duration(jitter_ms > 0 ? jitter_ms : 0, span, sizeof span) != SCOPE_OK)
                 copy_str(span, sizeof span, "?");
-            log_info("update: scheduled %s at %s (jitter window %s, in %llds)", target, when, span,
-                     (long long)((at - now) / 1000));
+            if (at == INT64_MAX) {
+                log_info("update: %s not scheduled: the rollout's wave plan leaves this PC out", target);
+            } else {
+                copy_str(U.ps.sched_target, sizeof U.ps.sched_target, target);
+                U.ps.sched_at_ms = at;
+                upd_state_save();
+                win_rfc3339(at, when);
+                log_info("update: scheduled %s at %s (jitter window %s, in %llds)", target, when, span,
+                         (long long)((at - now) / 1000));
+            }
         }
         upd_set_state(UPD_SCHEDULED, NULL);
         EnterCriticalSection(&U.lock);
@@ -740,7 +769,8 @@ static int64_t next_due_impl(void)
     int64_t now = win_unix_ms();
     if (state_is(UPD_SCHEDULED)) return U.st.scheduled_at_ms > now ? U.st.scheduled_at_ms : now;
     if (state_is(UPD_DOWNLOADING)) return poll_due(now, 50);
-    if (state_is(UPD_FAILED) && U.retry_at_ms) return U.retry_at_ms > now ? U.retry_at_ms : now;
+    if ((state_is(UPD_FAILED) || state_is(UPD_HALTED)) && U.retry_at_ms)
+        return U.retry_at_ms > now ? U.retry_at_ms : now;
     if (state_is(UPD_SWAPPING) || (state_is(UPD_MONITORING) && !U.self_gate)) return poll_due(now, 500);
     if (U.dl.thread) return poll_due(now, 50);   /* reap a cancelled worker */
     return INT64_MAX;
@@ -795,7 +825,12 @@ static void tick_impl(nats_conn *c)
     U.poll_at_ms = 0;
     if (!U.inited) return;
     if (state_is(UPD_SCHEDULED) && now >= U.st.scheduled_at_ms) {
-        start_download(c);
+        if (!held_back()) start_download(c);
+    } else if (state_is(UPD_HALTED) && U.retry_at_ms && now >= U.retry_at_ms) {
+        U.retry_at_ms = 0;
+        /* Verified before the halt: verify again and take the last look. */
+        if (U.held_new && win_exists(U.new_path)) after_download();
+        else if (!held_back()) { U.held_new = 0; start_download(c); }
     } else if (state_is(UPD_FAILED) && U.retry_at_ms && now >= U.retry_at_ms) {
         U.retry_at_ms = 0;
         log_info("update: retrying %s (attempt %d)", U.st.target, U.failures + 1);

@@ -28,6 +28,9 @@
 #define UPD_QUARANTINED "quarantined"
 /* `run` (console) mode: downloaded and verified, deliberately not swapped. */
 #define UPD_VERIFIED    "verified"
+/* Safe rollouts: the rollout of the target is halted (or its records cannot
+** be read under a halt policy); not swapped, checked again periodically. */
+#define UPD_HALTED      "halted"
 
 typedef struct upd_config {
     const char *exe_path;       /* running exe, UTF-8 */
@@ -53,6 +56,17 @@ typedef struct upd_config {
     ** reason starting "signature:". None: releases are not checked. */
     const sig_pub *release_keys;
     int nrelease_keys;
+    /*
+    ** Safe rollouts (agent_ro.c; both optional, called on the agent thread).
+    ** schedule: the moment the download of `to` may start, given now and
+    ** the jitter draw (NULL = now + draw; INT64_MAX = never: a PC the wave
+    ** plan leaves out). gate: 0 = go on with `to`; non-zero = hold (state
+    ** halted, with reason), asked again after *recheck_ms. Asked when the
+    ** scheduled moment comes, before the download, and again just before
+    ** the swap.
+    */
+    int64_t (*schedule)(void *arg, const char *to, int64_t now_ms, int64_t draw_ms);
+    int (*gate)(void *arg, const char *to, char *reason, size_t cap, int64_t *recheck_ms);
 } upd_config;
 
 /* A snapshot for the heartbeat/status document. */
