@@ -17,6 +17,8 @@
 **         --fail-swap F    this fraction (0..1) of the agents fails every
 **                          swap: rolled back and quarantined, as a build
 **                          that never becomes healthy would be
+**         --fail-ids LIST  these agents (numbers, "1,2") fail instead
+**         --fail-to V      failing agents fail only swaps to version V
 **         --spread MS      start the agents over MS milliseconds (default N*5)
 **         --seconds S      stop after S seconds (default: only DIR\stop)
 **         --log-level L    the shared log DIR\logs (default info)
@@ -51,6 +53,7 @@ typedef struct sim {
 static struct {
     const char *urls;
     const char *version;
+    const char *fail_to;          /* NULL = failing agents fail every swap */
     HANDLE stop;                  /* manual reset: every agent's ev_stop */
     volatile LONG running;
 } F;
@@ -62,7 +65,7 @@ static _Thread_local sim *cur_sim;
 static int sim_swap(void *arg, const char *to, char *err, size_t cap)
 {
     agent *a = arg;
-    if (cur_sim->fail) {
+    if (cur_sim->fail && (!F.fail_to || !strcmp(F.fail_to, to))) {
         snprintf(err, cap, "simulated: the new build exited at start");
         return 1;
     }
@@ -110,6 +113,8 @@ static unsigned __stdcall sim_body(void *arg)
     uc.arg = a;
     uc.log_dir = a->log_dir;
     uc.sim_swap = sim_swap;
+    uc.schedule = rollout_schedule;
+    uc.gate = rollout_gate;
     if (upd_init(&uc) != 0) { log_error("%s: upd_init failed", a->pc_id); return 1; }
 
     a->ev_stop = F.stop;
@@ -154,12 +159,24 @@ static const char *opt(int argc, char **argv, const char *name, const char *def)
     return def;
 }
 
+/* 1 when number k is in the comma list. */
+static int in_list(const char *list, int k)
+{
+    while (*list) {
+        if (atoi(list) == k) return 1;
+        list += strcspn(list, ",");
+        if (*list == ',') list++;
+    }
+    return 0;
+}
+
 static int cmd_run(int argc, char **argv)
 {
-    int n = atoi(argv[3]), first = atoi(opt(argc, argv, "--first", "1")), i, started = 0;
+    int n = atoi(argv[3]), first = atoi(opt(argc, argv, "--first", "1")), i, started = 0, nfail;
     double fail = atof(opt(argc, argv, "--fail-swap", "0"));
     int spread = atoi(opt(argc, argv, "--spread", "-1")), seconds = atoi(opt(argc, argv, "--seconds", "0"));
     const char *dir = argv[4], *lvl = opt(argc, argv, "--log-level", "info");
+    const char *ids = opt(argc, argv, "--fail-ids", NULL);
     char path[WIN_PATH_MAX], stopf[WIN_PATH_MAX];
     sim *sims;
     uint64_t t0, end;
@@ -171,6 +188,7 @@ static int cmd_run(int argc, char **argv)
     if (spread < 0) spread = n * 5;
     F.urls = argv[2];
     F.version = opt(argc, argv, "--version", "0.1.0");
+    F.fail_to = opt(argc, argv, "--fail-to", NULL);
     F.stop = CreateEventW(NULL, TRUE, FALSE, NULL);
     snprintf(path, sizeof path, "%s\\logs", dir);
     snprintf(stopf, sizeof stopf, "%s\\stop", dir);
@@ -188,6 +206,7 @@ static int cmd_run(int argc, char **argv)
         s->index = first + i;
         /* Exactly round(n * fail) agents fail, spread evenly over the fleet. */
         s->fail = (int)((i + 1) * fail) > (int)(i * fail);
+        if (ids) s->fail = in_list(ids, s->index);
         snprintf(s->dir, sizeof s->dir, "%s\\sim-%05d", dir, s->index);
         s->a = calloc(1, sizeof *s->a);
         s->upd = upd_ctx_new();
@@ -201,8 +220,9 @@ static int cmd_run(int argc, char **argv)
             if (due > now) Sleep((DWORD)(due - now));
         }
     }
-    printf("started %d agents (%d fail their swaps) in %llu ms\n", started,
-           (int)(started * fail + 0.5), (unsigned long long)(win_tick_ms() - t0));
+    for (i = 0, nfail = 0; i < started; i++) nfail += sims[i].fail;
+    printf("started %d agents (%d fail their swaps) in %llu ms\n", started, nfail,
+           (unsigned long long)(win_tick_ms() - t0));
     fflush(stdout);
     end = seconds > 0 ? win_tick_ms() + (uint64_t)seconds * 1000 : 0;
     while (!win_exists(stopf) && (!end || win_tick_ms() < end)) Sleep(500);
