@@ -86,9 +86,10 @@ int aro_gate(aro *x, nats_conn *c, kv_bucket **b, const char *target, char *reas
                  target, RO_BUCKET);
         return hold(x, why, reason, cap);
     }
-    if (!*b && (rc = rokv_open(c, 1, b, &e)) != NATS_OK) {
+    /* Bound, never created (kanade broker init and agent rollout create it). */
+    if (!*b && (rc = kv_bind(c, RO_BUCKET, b, &e)) != NATS_OK) {
         *b = NULL;
-        snprintf(why, sizeof why, "rollout of %s held back: cannot open %s: %s", target, RO_BUCKET,
+        snprintf(why, sizeof why, "rollout of %s held back: cannot bind %s: %s", target, RO_BUCKET,
                  e.desc[0] ? e.desc : nats_strerror(rc));
         return hold(x, why, reason, cap);
     }

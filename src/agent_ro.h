@@ -36,7 +36,7 @@ int64_t aro_schedule(const aro *x, const char *target, int64_t now_ms, int64_t d
 
 /*
 ** Whether this PC may go on with target now (update.c's gate hook): reads
-** the failure records in agent_rollouts (opening *b on first use) and
+** the failure records in agent_rollouts (binding *b on first use) and
 ** evaluates them against the policy. 0 = go; 1 = hold, with the reason
 ** (halted, malformed records under a policy, a policy that cannot be
 ** read, or records that cannot be read under a policy). No policy: no

@@ -447,9 +447,11 @@ static void record_failure(agent *a)
     snprintf(tag, sizeof tag, "%s %s", us.target, us.state);
     if (!strcmp(tag, a->fail_recorded)) return;
     memset(&e, 0, sizeof e);
-    if (!a->b_rollouts && (rc = rokv_open(a->nc, 1, &a->b_rollouts, &e)) != NATS_OK) {
+    /* Bound, never created: buckets are the operator's (kanade broker init). */
+    if (!a->b_rollouts && (rc = kv_bind(a->nc, RO_BUCKET, &a->b_rollouts, &e)) != NATS_OK) {
         err_text(a, rc, &e, et, sizeof et);
-        log_warn("%s: cannot open: %s (failure of %s not recorded yet)", RO_BUCKET, et, us.target);
+        log_warn("%s: cannot bind: %s (failure of %s not recorded yet; 'kanade broker init' creates it)",
+                 RO_BUCKET, et, us.target);
         a->b_rollouts = NULL;
         return;
     }
