@@ -149,7 +149,7 @@ agent_version 7.0.0 "$T_DIR/agent-7.0.0.exe" >/dev/null 2>&1 || bad "link agent 
 k agent publish "$(winpath "$T_DIR/agent-7.0.0.exe")" >/dev/null
 k jetstream kv put agent_config global '{"heartbeat_interval":"2s"}' >/dev/null
 SIMDIR="$T_DIR/sim"; mkdir -p "$SIMDIR"
-w "$FLEET" run "$NATS_URL" 10 "$(winpath "$SIMDIR")" --version 6.9.0 --fail-swap 0.3 --spread 500 >"$T_DIR/fleet.out" 2>&1 &
+wine "$FLEET" run "$NATS_URL" 10 "$(winpath "$SIMDIR")" --version 6.9.0 --fail-swap 0.3 --spread 500 >"$T_DIR/fleet.out" 2>&1 &
 T_PIDS+=($!)
 trap 'touch "$SIMDIR/stop"; sleep 2; t_cleanup' EXIT
 for i in $(seq 1 60); do grep -q "started 10" "$T_DIR/fleet.out" && break; sleep 0.5; done

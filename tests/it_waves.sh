@@ -34,6 +34,7 @@ nats_start
 k() { w "$CLI" --server "$NATS_URL" "$@"; }
 t() { w "$TOOL" "$NATS_URL" "$@"; }
 winpath() { winepath -w "$1" 2>/dev/null; }
+k broker init >/dev/null 2>&1 || bad "broker init"   # agents bind buckets, never create them
 for v in 7.9.0 8.0.0 9.0.0 9.1.0 0.1.1; do
     k agent publish "$(winpath "$VERS/agent-$v.exe")" >/dev/null || bad "publish $v"
 done
