@@ -268,8 +268,7 @@ static void say_policy(const ro_rollout *r)
                 r->policy.ratio_bp % 100, r->policy.hosts, th, th == 1 ? "" : "s");
     else if (r->policy.kind == RO_HALT_OFF)
         cli_say("halt policy: off: failures never halt this rollout\n");
-    else
-        cli_say("halt policy: none: failures are recorded but never halt\n");
+    /* none (--pcs without a policy): nothing to say */
     for (k = 0; k < r->plan.nwaves; k++) {
         win_rfc3339(ro_wave_start_ms(&r->plan, k), when);
         cli_say("wave %d: %s from %s\n", k + 1, r->plan.waves[k], when);

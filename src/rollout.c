@@ -301,6 +301,20 @@ int ro_read_scope(const char *json, size_t len, ro_rollout *r)
     return rc;
 }
 
+/* Which of the keys the object has. A value that is not an object counts
+** as having them all, so the rewrite reports it instead of passing it on. */
+static void fields_present(const char *json, size_t len, const char *const *names, int n, int *present)
+{
+    json_tok tok[RO_TOKENS];
+    json_doc d;
+    size_t k;
+    int i, obj;
+    for (k = 0; json && k < len && is_ws((unsigned char)json[k]); k++) {}
+    if (!json || k == len) return;                    /* blank = {} */
+    obj = parse_object(&d, json, len, tok, RO_TOKENS) == RO_OK;
+    for (i = 0; i < n; i++) present[i] = !obj || json_find(&d, 0, names[i]) >= 0;
+}
+
 int ro_write_scope(const char *json, size_t len, const ro_rollout *r, char *out, size_t cap)
 {
     char a[4096], b[4096], v[RO_MAX_WAVES * (SCOPE_ID_MAX + 1) + 8];
@@ -308,8 +322,10 @@ int ro_write_scope(const char *json, size_t len, const ro_rollout *r, char *out,
     size_t curlen = json ? len : 0;
     int i;
     const char *names[5] = { "halt_policy", "waves", "wave_gap", "wave_start", "previous_version" };
+    int present[5] = { 0, 0, 0, 0, 0 };
     if (!r || !out || cap == 0) return RO_ERR_INVALID;
     out[0] = 0;
+    fields_present(json, curlen, names, 5, present);
     for (i = 0; i < 5; i++) {
         const char *val = NULL;
         char *dst = (i % 2) ? b : a;
@@ -326,6 +342,16 @@ int ro_write_scope(const char *json, size_t len, const ro_rollout *r, char *out,
             val = v;
         } else if (i == 4 && r->has_previous) {
             val = r->previous;
+        }
+        if (!val && !present[i]) {
+            /* Unset and absent: nothing to clear, so nothing is added. */
+            char *to = i == 4 ? out : dst;
+            size_t tocap = i == 4 ? cap : sizeof a;
+            if (curlen >= tocap) { out[0] = 0; return RO_ERR_SPACE; }
+            if (cur != to) memmove(to, cur ? cur : "", curlen);
+            to[curlen] = 0;
+            cur = to;
+            continue;
         }
         rc = scope_set_field(cur, curlen, names[i], val, i == 4 ? out : dst, i == 4 ? cap : sizeof a);
         if (rc == SCOPE_ERR_JSON) return RO_ERR_JSON;

@@ -116,7 +116,9 @@ typedef struct ro_rollout {
 */
 int ro_read_scope(const char *json, size_t len, ro_rollout *r);
 /* Rewrites the scope value with r's fields set (unset ones written as
-** null), every other field kept byte for byte. */
+** null where the value has them, left out where it has not, so a rollout
+** without a policy or plan adds nothing), every other field kept byte for
+** byte. */
 int ro_write_scope(const char *json, size_t len, const ro_rollout *r, char *out, size_t cap);
 /*
 ** The lines the signed target statement carries for these fields, in this

@@ -230,7 +230,8 @@ echo "== rollout to each scope"
 run agent rollout 9.1.0 --pcs canary-01
 expect_rc "rollout --pcs canary-01" 0
 check_eq "rollout line" "$OUT" "pcs.canary-01.target_version = 9.1.0 (jitter 0s)"
-check_eq "agent_config/pcs.canary-01" "$(kvget agent_config pcs.canary-01)" '{"target_version":"9.1.0"}'
+# previous_version: the target the scope had ("" = none), for 'rollout abort'.
+check_eq "agent_config/pcs.canary-01" "$(kvget agent_config pcs.canary-01)" '{"target_version":"9.1.0","previous_version":""}'
 run agent rollout 9.1.0 --pcs canary-01 --json
 check_eq "same rollout again: unchanged, no new revision" "$(printf '%s' "$OUT" | jq_py 'd["scopes"][0]["changed"]')" "False"
 
@@ -239,19 +240,21 @@ expect_rc "rollout to a pc list (aliases, repeats, duplicates)" 0
 check_eq "one line per pc, duplicates dropped" "$OUT" "pcs.pc-1.target_version = $AV (jitter 0s)
 pcs.pc-2.target_version = $AV (jitter 0s)
 pcs.pc-3.target_version = $AV (jitter 0s)"
-check_eq "agent_config/pcs.pc-3" "$(kvget agent_config pcs.pc-3)" "{\"target_version\":\"$AV\"}"
+check_eq "agent_config/pcs.pc-3" "$(kvget agent_config pcs.pc-3)" "{\"target_version\":\"$AV\",\"previous_version\":\"\"}"
 
 run agent rollout 9.1.0 --groups office --group lab --jitter 5m
 expect_rc "rollout --groups with --jitter" 0
-check_eq "groups lines show the jitter" "$OUT" "groups.office.target_version = 9.1.0 (jitter 5m)
-groups.lab.target_version = 9.1.0 (jitter 5m)"
+check_eq "groups lines show the jitter, then the default halt policy" "$OUT" "groups.office.target_version = 9.1.0 (jitter 5m)
+groups.lab.target_version = 9.1.0 (jitter 5m)
+halt policy: halts after 3 failed hosts"
 check_eq "agent_config/groups.office has target and jitter" \
     "$(kvget agent_config groups.office | jq_py 'd["target_version"],d["target_version_jitter"]')" "('9.1.0', '5m')"
 check "no fleet-size warning for --groups with --jitter" test -z "$ERR"
 
 run agent rollout 9.1.0 --global
 expect_rc "rollout --global" 0
-check_eq "global line" "$OUT" "global.target_version = 9.1.0 (jitter 0s)"
+check_eq "global line, then the default halt policy" "$OUT" "global.target_version = 9.1.0 (jitter 0s)
+halt policy: halts after 3 failed hosts"
 check_eq "agent_config/global" "$(kvget agent_config global | jq_py 'd["target_version"]')" "9.1.0"
 check "no warning for a small fleet" test -z "$ERR"
 

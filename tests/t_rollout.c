@@ -133,6 +133,12 @@ static void t_scope_fields(void)
     TH_EQ_INT(ro_read_scope(st, strlen(st), &back), RO_OK);
     TH_EQ_INT(back.policy.kind, RO_HALT_UNSET); TH_EQ_INT(back.plan.nwaves, 0);
     TH_EQ_INT(back.has_previous, 0);
+    /* unset fields the value does not have are not added */
+    TH_EQ_INT(ro_write_scope("{\"target_version\":\"1.0\"}", 24, &r, st, sizeof st), RO_OK);
+    TH_EQ_STR(st, "{\"target_version\":\"1.0\"}");
+    TH_EQ_INT(ro_write_scope("{\"a\":1,\"waves\":\"x\"}", 19, &r, st, sizeof st), RO_OK);
+    TH_EQ_STR(st, "{\"a\":1,\"waves\":null}");
+    TH_EQ_INT(ro_write_scope("not json", 8, &r, st, sizeof st), RO_ERR_JSON);
     TH_EQ_INT(ro_statement_lines(&back, st, sizeof st), RO_OK);
     TH_EQ_STR(st, "halt=\nwaves=\nwave_gap=\nwave_start=\n");
 
