@@ -828,9 +828,12 @@ static void tick_impl(nats_conn *c)
         if (!held_back()) start_download(c);
     } else if (state_is(UPD_HALTED) && U.retry_at_ms && now >= U.retry_at_ms) {
         U.retry_at_ms = 0;
-        /* Verified before the halt: verify again and take the last look. */
-        if (U.held_new && win_exists(U.new_path)) after_download();
-        else if (!held_back()) { U.held_new = 0; start_download(c); }
+        /* Still halted: no transition, so no log line or heartbeat per check.
+        ** Released: a .new verified before the halt is verified again (and
+        ** looked at once more) before the swap; otherwise download now. */
+        if (held_back()) {}
+        else if (U.held_new && win_exists(U.new_path)) after_download();
+        else { U.held_new = 0; start_download(c); }
     } else if (state_is(UPD_FAILED) && U.retry_at_ms && now >= U.retry_at_ms) {
         U.retry_at_ms = 0;
         log_info("update: retrying %s (attempt %d)", U.st.target, U.failures + 1);

@@ -154,7 +154,9 @@ T_PIDS+=($!)
 trap 'touch "$SIMDIR/stop"; sleep 2; t_cleanup' EXIT
 for i in $(seq 1 60); do grep -q "started 10" "$T_DIR/fleet.out" && break; sleep 0.5; done
 sleep 3
-k agent rollout 7.0.0 --global --jitter 0s >/dev/null
+# --halt-after 0: every failing agent must get to fail here (the halt
+# itself is it_waves.sh's).
+k agent rollout 7.0.0 --global --jitter 0s --halt-after 0 >/dev/null
 settled() {
     k --json agents | python3 -c 'import json,sys
 a=json.load(sys.stdin)
