@@ -133,7 +133,10 @@ static int add_existing(const char *dir, bcf_user *users, int *n, int cap)
         bcf_user u;
         int k;
         if (win_to_utf8(fd.cFileName, name, sizeof name) != 0) continue;
-        snprintf(path, sizeof path, "%s\\agents\\%s", dir, name);
+        if (snprintf(path, sizeof path, "%s\\agents\\%s", dir, name) >= (int)sizeof path) {
+            cli_warn("kanade: %s\\agents\\%s: path too long; left out\n", dir, name);
+            continue;
+        }
         t = NULL;
         if (win_read_all(path, 4096, &t, &len) != 0) continue;
         k = bcf_parse_auth(t, len, &u);
@@ -198,6 +201,10 @@ static int broker_config(char (*ids)[BCF_USER_MAX + 1], bcf_user *users)
     size_t len;
     int n, i, nnew = 0, new_op = 0, nusers = 0;
     if (!pcs || !dir || !*dir) return cli_usage("give --pcs FILE|a,b,c and --out DIR");
+    /* Every path below is DIR plus at most \agents\<pc id>.auth: with
+    ** this bound none of them can be cut short and name another file. */
+    if (strlen(dir) + sizeof "\\agents\\.auth" + BCF_USER_MAX >= sizeof path)
+        return cli_usage("--out '%.80s...' is too long", dir);
     n = read_pcs(pcs, ids, BCF_MAX_PCS);
     if (n < 0) return -n;
     snprintf(path, sizeof path, "%s\\agents", dir);

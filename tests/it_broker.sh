@@ -22,6 +22,11 @@ wait_status_pc1() { local i; for ((i = 0; i < $1; i++)); do K jetstream kv get a
 echo "# broker config: files, passwords, re-runs"
 out=$(K0 broker config --pcs pc1,pc2 --out "$(wp "$D")"); rc=$?
 check_eq "broker config exits 0" "$rc" 0
+# A DIR so long that DIR\agents\<pc>.auth would be cut short: refused
+# before anything is written, never written under a truncated name.
+lout=$(K0 broker config --pcs pc1 --out "C:\\$(printf 'd%.0s' $(seq 1 760))" 2>&1); lrc=$?
+check_eq "broker config --out too long: usage error (exit 2)" "$lrc" 2
+check_match "broker config --out too long: says so" "$lout" "--out '.*' is too long"
 check_match "says what it wrote" "$out" "2 pcs \(2 new, 0 kept\), operator kanade-operator created"
 check "nats-server accepts the config" nats-server -c "$D/nats-server.conf" -t
 check_match "pc1.auth holds user= and password=" "$(cat "$D/agents/pc1.auth")" "^user=pc1
