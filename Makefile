@@ -40,6 +40,9 @@ AGENT_OBJS = $(patsubst src/%.c,$(OBJ)/%.o,$(AGENT_SRC))
 CLI_OBJS   = $(patsubst src/%.c,$(OBJ)/%.o,$(CLI_SRC))
 HDRS = $(wildcard src/*.h)
 
+# `make` alone builds the two exes, whatever rule comes first below.
+.DEFAULT_GOAL := all
+
 # The fleet page (kanade serve) is embedded as bytes. src/web_assets.h is
 # generated but checked in, so nmake.mak and build.bat need no shell;
 # tests/it_build.sh checks it is current.
