@@ -101,12 +101,14 @@ static const cli_cmd CMDS[] = {
       "The failures recorded so far for <version> stop counting: agents held in\n"
       "state halted swap at their next check, and the rollout halts again only when\n"
       "the threshold is reached by new failures.\n" },
-    { "agent rollout abort", "<version>", " ", 1, 1, cli_cmd_rollout_abort,
+    { "agent rollout abort", "<version> [--sign-key FILE]", " sign-key ", 1, 1, cli_cmd_rollout_abort,
       "set every scope that targets <version> back to the version it had before",
       "Each scope of agent_config whose target_version is <version> gets the\n"
       "previous_version the rollout recorded when it overwrote it (or no target if\n"
       "it had none), compare-and-set. Agents that already swapped go back to their\n"
-      ".old build without a download.\n" },
+      ".old build without a download. A signed target needs --sign-key FILE (or env\n"
+      "KANADE_SIGN_KEY): the restored target is signed for its scope; without a key\n"
+      "a signed scope is refused, since agents with release keys would ignore it.\n" },
     { "agent current", "", " ", 0, 0, cli_cmd_current,
       "show the global target version and every scope that sets one",
       "Prints the global target, then each group and pc scope in agent_config that\n"

@@ -4,12 +4,14 @@
 ** Formats and decisions are in rollout.h; the records are read the way an
 ** agent reads them (rollout_kv.c), so status shows what agents will decide.
 */
+#include <windows.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 #include "rollout.h"
 #include "rollout_kv.h"
+#include "trust.h"
 #include "win.h"
 
 #define MAX_TARGETS 32
@@ -339,14 +341,22 @@ int cli_cmd_rollout_resume(void)
 }
 
 /* The abort edit: target_version back to previous_version (null when the
-** scope had none), and the rollout's own fields cleared. */
-typedef struct abort_edit { const char *version; char restored[SCOPE_VERSION_MAX + 1]; } abort_edit;
+** scope had none), and the rollout's own fields cleared. A restored target
+** is signed for its scope when a key is given; without one, a scope whose
+** target is signed is left as it is, since agents with release keys ignore
+** an unsigned target and the abort would stop nothing. */
+typedef struct abort_edit {
+    const char *version, *scope;
+    const sig_priv *key;                /* NULL: no --sign-key */
+    char restored[SCOPE_VERSION_MAX + 1];
+} abort_edit;
 
 static int abort_apply(void *arg, const char *cur, size_t len, char *out, size_t cap,
                        char *err, size_t errcap)
 {
     abort_edit *a = arg;
     ro_rollout r, none;
+    trust_target tt;
     char tv[80], *tmp;
     int rc;
     if (!cur) return 1;
@@ -357,10 +367,20 @@ static int abort_apply(void *arg, const char *cur, size_t len, char *out, size_t
                  "use 'kanade agent rollout <version>' instead");
         return -1;
     }
+    if (!a->key && trust_target_read(cur, len, &tt, NULL, 0) == TRUST_OK && tt.sig[0]) {
+        snprintf(err, errcap, "its target is signed by key %s, and agents with release keys ignore an "
+                 "unsigned one: give the key with --sign-key FILE (or KANADE_SIGN_KEY)", tt.key_id);
+        return -1;
+    }
     if ((tmp = malloc(cap)) == NULL) { snprintf(err, errcap, "out of memory"); return -1; }
     memset(&none, 0, sizeof none);
     rc = scope_set_field(cur, len, "target_version", r.previous[0] ? r.previous : NULL, tmp, cap);
     if (rc == SCOPE_OK) rc = ro_write_scope(tmp, strlen(tmp), &none, out, cap) == RO_OK ? SCOPE_OK : SCOPE_ERR_SPACE;
+    if (rc == SCOPE_OK && a->key && r.previous[0]) {
+        rc = trust_target_sign(a->key, a->scope, out, strlen(out), win_unix_ms(), tmp, cap) == TRUST_OK
+             ? SCOPE_OK : SCOPE_ERR_SPACE;
+        if (rc == SCOPE_OK) memcpy(out, tmp, strlen(tmp) + 1);
+    }
     free(tmp);
     if (rc != SCOPE_OK) { snprintf(err, errcap, "the scope value cannot be rewritten"); return -1; }
     snprintf(a->restored, sizeof a->restored, "%s", r.previous);
@@ -372,11 +392,14 @@ int cli_cmd_rollout_abort(void)
     const char *v = cli_arg(0);
     target *t;
     kv_bucket *b = NULL;
-    int n = 0, code, i, bad = 0;
+    sig_priv key;
+    int n = 0, code, i, bad = 0, signing = 0;
     char *out;
     if (!scope_valid_version(v)) return cli_usage("'%s' is not a valid version", v);
+    memset(&key, 0, sizeof key);
     if ((t = calloc(MAX_TARGETS, sizeof *t)) == NULL) return cli_fail(CLI_FAIL, "out of memory");
     if ((out = malloc(CLI_VALUE_MAX)) == NULL) { free(t); return cli_fail(CLI_FAIL, "out of memory"); }
+    if ((code = cli_sign_key(&key, &signing)) != CLI_OK) goto done;
     if ((code = cli_connect()) != CLI_OK || (code = load_targets(v, t, &n)) != CLI_OK) goto done;
     if (t[0].nscopes == 0) { code = cli_fail(CLI_NOT_FOUND, "no scope targets %s", v); goto done; }
     if ((code = cli_open_kv(CLI_B_CONFIG, &b)) != CLI_OK) goto done;
@@ -385,14 +408,18 @@ int cli_cmd_rollout_abort(void)
         cli_cas_result res;
         memset(&a, 0, sizeof a);
         a.version = v;
+        a.scope = t[0].scopes[i];
+        a.key = signing ? &key : NULL;
         code = cli_kv_cas(b, CLI_B_CONFIG, t[0].scopes[i], abort_apply, &a, out, CLI_VALUE_MAX, &res);
         if (code != CLI_OK) { bad++; continue; }
         if (res.changed)
-            cli_say("%s: %s -> %s\n", t[0].scopes[i], v, a.restored[0] ? a.restored : "(no target)");
+            cli_say("%s: %s -> %s%s%s\n", t[0].scopes[i], v, a.restored[0] ? a.restored : "(no target)",
+                    signing && a.restored[0] ? ", signed by " : "", signing && a.restored[0] ? key.pub.id : "");
     }
     code = bad ? CLI_FAIL : CLI_OK;
     if (!bad) cli_say("aborted %s: agents that swapped go back to their .old build\n", v);
 done:
+    SecureZeroMemory(&key, sizeof key);
     kv_close(b);
     free(out);
     free(t);

@@ -240,6 +240,26 @@ wait_for 90 "ping shows 0.1.7" version_is 0.1.7
 check_eq "release signed by A, target by B (two keys): swapped" "$(sha "$EXE")" "${SHA[0.1.7]}"
 wait_for 20 "done" state_is done
 
+# An abort must leave a target the agent accepts: signed, or refused.
+V_SIGNED=$(kvget agent_config "pcs.$PC")
+run agent rollout abort 0.1.7
+check_eq "abort of a signed target without a key: exit 1" "$RC" 1
+check_match "abort without a key: one line naming the key and --sign-key" "$(tr -d '\r' <"$T_DIR/err")" \
+    "pcs\.$PC.*its target is signed by key $ID_B, and agents with release keys ignore an unsigned one: give the key with --sign-key"
+check_eq "abort without a key: the scope value is unchanged" "$(kvget agent_config "pcs.$PC")" "$V_SIGNED"
+log_mark
+run agent rollout abort 0.1.7 --sign-key 'C:\keys\a.pem'
+check_eq "abort --sign-key: exit 0" "$RC" 0
+check_match "abort --sign-key: restored and signed" "$OUT" "pcs\.$PC: 0\.1\.7 -> 0\.1\.1, signed by $ID_A"
+wait_for 90 "back on 0.1.1" version_is 0.1.1
+check_eq "abort --sign-key: the agent accepted the restored target and went back" "$(sha "$EXE")" "${SHA[0.1.1]}"
+check_match "abort --sign-key: log, the restored target accepted" "$(since_mark)" "target of pcs.$PC signed by key $ID_A accepted"
+wait_for 20 "done" state_is done
+sleep 1.5
+K agent rollout 0.1.7 --pcs "$PC" --sign-key 'C:\keys\b.pem' >/dev/null 2>&1 || bad "rollout 0.1.7 again"
+wait_for 90 "ping shows 0.1.7 again" version_is 0.1.7
+wait_for 20 "done" state_is done
+
 # ---- 4. targets the agent ignores -------------------------------------------
 echo "== ignored targets"
 log_mark
