@@ -38,16 +38,6 @@ k broker init >/dev/null 2>&1 || bad "broker init"   # agents bind buckets, neve
 for v in 7.9.0 8.0.0 9.0.0 9.1.0 0.1.1; do
     k agent publish "$(winpath "$VERS/agent-$v.exe")" >/dev/null || bad "publish $v"
 done
-# wait_for SECONDS DESCRIPTION COMMAND...: polls until the command succeeds.
-wait_for() {
-    local limit=$1 desc=$2 t0=$SECONDS; shift 2
-    while [ $((SECONDS - t0)) -lt "$limit" ]; do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 1
-    done
-    echo "  (timed out after ${limit}s waiting for: $desc)"
-    return 1
-}
 # fleet_count VERSION EXPR: agents (agent_status) targeting or running
 # VERSION for which the python expression on x (one status) is true.
 fleet_count() {
