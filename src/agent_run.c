@@ -499,10 +499,13 @@ static void drain_ping(agent *a)
 /* ---- config supervisor ------------------------------------------------ */
 
 /* Safe rollouts: the halt policy and wave plan of the scope that set the
-** target (agent_ro.c), read before update.c sees the target. */
-static void rollout_fields(agent *a, const scope_result *r, char groups[][SCOPE_ID_MAX + 1], int ng)
+** target (agent_ro.c), read before update.c sees the target, from the
+** table the target was resolved from (with release keys, the checked one:
+** rollout fields nobody signed are gone from it). */
+static void rollout_fields(agent *a, const acfg *tab, const scope_result *r, char groups[][SCOPE_ID_MAX + 1],
+                           int ng)
 {
-    const acfg_entry *se = r->target_scope[0] ? acfg_get(&a->config, r->target_scope) : NULL;
+    const acfg_entry *se = r->target_scope[0] ? acfg_get(tab, r->target_scope) : NULL;
     aro_set(&a->ro, r->target_version, r->target_scope, se ? se->val : NULL, se ? se->len : 0, groups, ng);
 }
 
@@ -530,25 +533,24 @@ static void evaluate(agent *a)
     char groups[SCOPE_MAX_GROUPS][SCOPE_ID_MAX + 1];
     char gtext[sizeof a->groups_text];
     scope_result r;
+    acfg eff;
+    const acfg *tab = &a->config;
     int ng = 0, i, rc;
     size_t gl = 0;
     int64_t hb;
 
     memset(&r, 0, sizeof r);
+    acfg_init(&eff, a->pc_id);
     if (a->trust.nkeys > 0) {
         /* With release keys only signed targets count (agent_trust.h). */
-        acfg eff;
         char before[sizeof a->trust.errors];
         memcpy(before, a->trust.errors, sizeof before);
-        acfg_init(&eff, a->pc_id);
         atr_filter(&a->trust, &a->config, g ? g->val : NULL, g ? g->len : 0, &eff);
-        rc = acfg_resolve(&eff, a->pc_id, g ? g->val : NULL, g ? g->len : 0, groups, &ng, &r);
-        acfg_clear(&eff);
+        tab = &eff;
         /* The fleet sees an ignored target at once, not at the next beat. */
         if (strcmp(before, a->trust.errors) != 0 && a->connected) heartbeat(a, "target check");
-    } else {
-        rc = acfg_resolve(&a->config, a->pc_id, g ? g->val : NULL, g ? g->len : 0, groups, &ng, &r);
     }
+    rc = acfg_resolve(tab, a->pc_id, g ? g->val : NULL, g ? g->len : 0, groups, &ng, &r);
     if (rc == SCOPE_ERR_JSON)
         log_warn("agent_groups/%s is not {\"groups\":[...]}: treated as no groups", a->pc_id);
     else if (rc != SCOPE_OK)
@@ -578,7 +580,8 @@ static void evaluate(agent *a)
     log_info("checking target_version: running=%s target=%s scope=%s", a->version,
              r.target_version[0] ? r.target_version : "(none)",
              r.target_scope[0] ? r.target_scope : "(none)");
-    rollout_fields(a, &r, groups, ng);
+    rollout_fields(a, tab, &r, groups, ng);
+    acfg_clear(&eff);
     upd_on_target(a->nc, r.target_version, r.target_scope, r.jitter_ms);
 }
 

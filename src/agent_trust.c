@@ -11,6 +11,7 @@
 #include "json.h"
 #include "kv.h"
 #include "log.h"
+#include "rollout.h"
 #include "trust.h"
 #include "win.h"
 
@@ -110,6 +111,21 @@ static void add_error(atr *t, const char *key, const char *why)
     snprintf(t->errors + n, sizeof t->errors - n, "%s%s: %s", n ? "; " : "", key, why);
 }
 
+/* A signed target whose rollout fields nobody signed: the layer counts
+** with its target, its halt policy, plan and previous version cleared
+** (logged once per value). */
+static void apply_without_rollout(atr *t, const acfg_entry *e, const char *why, acfg *out)
+{
+    ro_rollout none;
+    size_t cap = e->len + 64;
+    char *v = malloc(cap);
+    if (first_refusal(t, e)) log_event(LOG_WARN, "agent_config/%s: %s", e->key, why);
+    memset(&none, 0, sizeof none);
+    if (v && ro_write_scope(e->val, e->len, &none, v, cap) == RO_OK)
+        acfg_apply(out, e->key, KV_OP_PUT, e->rev, v, strlen(v));
+    free(v);
+}
+
 /* 1 for the scopes that can apply to this agent: global, pcs.* (the table
 ** keeps only its own) and the groups it belongs to. */
 static int applies(const char *key, char groups[][SCOPE_ID_MAX + 1], int ng)
@@ -137,8 +153,8 @@ void atr_filter(atr *t, const acfg *in, const char *groups_json, size_t groups_l
         if (!e->live || !applies(e->key, groups, ng)) continue;
         m = mark_of(t, e->key, 0);
         rc = trust_target_check(t->keys, t->nkeys, e->key, e->val, e->len, m ? *m : 0, &rev, id, why, sizeof why);
-        if (rc == TRUST_OK || rc == TRUST_NONE) {
-            if (rc == TRUST_OK && (!m || rev > *m)) {
+        if (rc == TRUST_OK || rc == TRUST_NONE || rc == TRUST_ROLLOUT_UNSIGNED) {
+            if (rc != TRUST_NONE && (!m || rev > *m)) {
                 log_info("target of %s signed by key %s accepted (rev %" PRId64 ")", e->key, id, rev);
                 /* Room for every scope that applies: global, SCOPE_MAX_GROUPS, the pc;
                 ** marks of groups left since stay (a later rejoin keeps its guard). */
@@ -146,7 +162,8 @@ void atr_filter(atr *t, const acfg *in, const char *groups_json, size_t groups_l
                 else log_warn("no room to remember the rev of %s: an older signed value of it would not be refused",
                               e->key);
             }
-            acfg_apply(out, e->key, KV_OP_PUT, e->rev, e->val, e->len);
+            if (rc == TRUST_ROLLOUT_UNSIGNED) apply_without_rollout(t, e, why, out);
+            else acfg_apply(out, e->key, KV_OP_PUT, e->rev, e->val, e->len);
         } else {
             char *v = malloc(e->len + 32);
             add_error(t, e->key, why);

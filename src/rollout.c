@@ -375,7 +375,8 @@ int ro_statement_lines(const ro_rollout *r, char *out, size_t cap)
             return RO_ERR_INVALID;
         snprintf(start, sizeof start, "%lld", (long long)r->plan.start_ms);
     }
-    n = snprintf(out, cap, "halt=%s\nwaves=%s\nwave_gap=%s\nwave_start=%s\n", pol, waves, gap, start);
+    n = snprintf(out, cap, "halt=%s\nwaves=%s\nwave_gap=%s\nwave_start=%s\nprevious=%s\n", pol, waves, gap,
+                 start, r->previous);
     if (n < 0 || (size_t)n >= cap) { out[0] = 0; return RO_ERR_SPACE; }
     return RO_OK;
 }

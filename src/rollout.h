@@ -47,6 +47,7 @@
 #define RO_ESC_MAX     (SCOPE_VERSION_MAX * 3 + 1)  /* escaped version, NUL included */
 #define RO_KEY_MAX     (RO_ESC_MAX + SCOPE_ID_MAX + 8)
 #define RO_REASON_MAX  200
+#define RO_STMT_MAX    832   /* ro_statement_lines with every field at its longest */
 #define RO_DEFAULT_HALT_AFTER 3   /* --groups and --global without a policy */
 
 /* ---- halt policy -------------------------------------------------------- */
@@ -123,9 +124,10 @@ int ro_write_scope(const char *json, size_t len, const ro_rollout *r, char *out,
 /*
 ** The lines the signed target statement carries for these fields, in this
 ** order, each "name=value\n" ("" for an unset one):
-**   halt=<policy>\nwaves=<list>\nwave_gap=<dur>\nwave_start=<ms>\n
-** Appended to the statement so a changed policy or plan breaks the
-** signature like a changed target.
+**   halt=<policy>\nwaves=<list>\nwave_gap=<dur>\nwave_start=<ms>\nprevious=<v>\n
+** Appended to the statement so a changed policy, plan or previous version
+** breaks the signature like a changed target. Written from the fields as
+** read (one spelling each), so an invalid field counts as unset.
 */
 int ro_statement_lines(const ro_rollout *r, char *out, size_t cap);
 

@@ -52,14 +52,15 @@ static int scope_key_ok(const char *s)
 }
 
 int sig_target_statement(const char *scope, const char *target, const char *jitter,
-                         int64_t rev, char *out, size_t cap, size_t *len)
+                         int64_t rev, const char *rollout, char *out, size_t cap, size_t *len)
 {
     if (!jitter) jitter = "";
+    if (!rollout) rollout = "";
     if (!scope_key_ok(scope) || !target || !scope_valid_version(target) ||
         !field_ok(jitter, 64) || rev < 0)
         return SIG_ERR_INVALID;
-    return finish(snprintf(out, cap, "kanade-target-v1\nscope=%s\ntarget=%s\njitter=%s\nrev=%lld\n",
-                           scope, target, jitter, (long long)rev), cap, out, len);
+    return finish(snprintf(out, cap, "kanade-target-v2\nscope=%s\ntarget=%s\njitter=%s\nrev=%lld\n%s",
+                           scope, target, jitter, (long long)rev, rollout), cap, out, len);
 }
 
 void sig_key_id(const unsigned char q[SIG_PUB_LEN], char id[SIG_KEYID_LEN + 1])

@@ -24,7 +24,7 @@
 #define SIG_DER_MAX     72  /* largest DER ECDSA P-256 signature */
 #define SIG_B64_MAX     100 /* base64 of SIG_DER_MAX, with NUL */
 #define SIG_PUBSTR_MAX  96  /* "P256:" + 88 + NUL */
-#define SIG_STMT_MAX    512
+#define SIG_STMT_MAX    1280   /* a target statement with the longest rollout lines fits */
 #define SIG_PEM_MAX     512
 #define SIG_MAX_KEYS    4
 
@@ -43,11 +43,12 @@ typedef struct sig_priv {
 ** a valid version name (scope_valid_version). */
 int sig_release_statement(const char *version, unsigned long long size,
                           const unsigned char sha[32], char *out, size_t cap, size_t *len);
-/* "kanade-target-v1\nscope=..\ntarget=..\njitter=..\nrev=..\n". jitter may
-** be NULL or "" (written empty). scope is the KV key; no field may hold a
-** newline. */
+/* "kanade-target-v2\nscope=..\ntarget=..\njitter=..\nrev=..\n" followed by
+** `rollout`, the rollout's own lines ("name=value\n" each, rollout.h's
+** ro_statement_lines; NULL = none). jitter may be NULL or "" (written
+** empty). scope is the KV key; no field may hold a newline. */
 int sig_target_statement(const char *scope, const char *target, const char *jitter,
-                         int64_t rev, char *out, size_t cap, size_t *len);
+                         int64_t rev, const char *rollout, char *out, size_t cap, size_t *len);
 
 /* "P256:<base64>" -> point (checked on the curve) and key id. */
 int sig_pub_parse(const char *s, sig_pub *out);

@@ -2,9 +2,13 @@
 ** trust.c — release and target checks over sign.c. See trust.h.
 **
 ** A scope value's target is checked as a whole: the statement names the KV
-** key it was signed for, the version, the jitter string exactly as stored
-** and the rev, so a signed value copied to another key, edited, or replayed
-** below the highest rev already accepted is refused.
+** key it was signed for, the version, the jitter string exactly as stored,
+** the rev and the rollout fields (halt policy, wave plan, previous version:
+** rollout.h), so a signed value copied to another key, edited, or replayed
+** below the highest rev already accepted is refused. A value whose target
+** was signed with no rollout fields, and that has some now, keeps its
+** target and loses those fields: someone added them after signing, and a
+** policy or plan nobody signed must not decide when a PC swaps.
 */
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,6 +16,7 @@
 #include <string.h>
 #include "trust.h"
 #include "json.h"
+#include "rollout.h"
 #include "sha256.h"
 
 #define TRUST_TOKENS 256
@@ -106,20 +111,39 @@ int trust_target_read(const char *json, size_t len, trust_target *t, char *why, 
     return TRUST_OK;
 }
 
+/* The statement of target t for scope, with the rollout lines of json
+** (all empty when `bare`). SIG_OK or an error. */
+static int target_statement(const trust_target *t, const char *scope, const char *json, size_t len,
+                            int64_t rev, int bare, char *stmt, size_t cap, size_t *slen)
+{
+    ro_rollout ro;
+    char lines[RO_STMT_MAX];
+    memset(&ro, 0, sizeof ro);
+    if (!bare && ro_read_scope(json, len, &ro) == RO_ERR_JSON) return SIG_ERR_INVALID;
+    if (ro_statement_lines(&ro, lines, sizeof lines) != RO_OK) return SIG_ERR_INVALID;
+    return sig_target_statement(scope, t->target, t->jitter, rev, lines, stmt, cap, slen);
+}
+
 /* see trust.h */
 int trust_target_check(const sig_pub *keys, int n, const char *scope, const char *json, size_t len,
                        int64_t min_rev, int64_t *rev, char *key_id, char *why, size_t whycap)
 {
     trust_target t;
-    char stmt[SIG_STMT_MAX], r[160];
-    size_t slen = 0;
-    int which = 0, rc = trust_target_read(json, len, &t, why, whycap);
+    char stmt[SIG_STMT_MAX], bare[SIG_STMT_MAX], r[160];
+    size_t slen = 0, blen = 0;
+    int which = 0, unsigned_ro = 0, rc = trust_target_read(json, len, &t, why, whycap);
     if (rc != TRUST_OK) return rc;
     if (!t.sig[0]) return refuse(why, whycap, "unsigned target %s%s", t.target, NULL);
     if (t.rev <= 0) return refuse(why, whycap, "signed target %s has no target_rev%s", t.target, NULL);
-    if (sig_target_statement(scope, t.target, t.jitter, t.rev, stmt, sizeof stmt, &slen) != SIG_OK)
+    if (target_statement(&t, scope, json, len, t.rev, 0, stmt, sizeof stmt, &slen) != SIG_OK
+        || target_statement(&t, scope, json, len, t.rev, 1, bare, sizeof bare, &blen) != SIG_OK)
         return refuse(why, whycap, "target %.80s cannot be signed for scope %.80s", t.target, scope);
-    if (sig_check(keys, n, stmt, slen, t.sig, t.key_id, r, sizeof r, &which) != SIG_OK) {
+    if (sig_check(keys, n, stmt, slen, t.sig, t.key_id, r, sizeof r, &which) == SIG_OK)
+        unsigned_ro = 0;
+    else if ((blen != slen || memcmp(bare, stmt, slen) != 0)
+             && sig_check(keys, n, bare, blen, t.sig, t.key_id, NULL, 0, &which) == SIG_OK)
+        unsigned_ro = 1;
+    else {
         char w2[220];
         /* A signature that does not verify is most often a value signed for
         ** another scope (copied), or edited after signing. */
@@ -136,7 +160,11 @@ int trust_target_check(const sig_pub *keys, int n, const char *scope, const char
     if (rev) *rev = t.rev;
     if (key_id) memcpy(key_id, keys[which].id, SIG_KEYID_LEN + 1);
     if (why && whycap) why[0] = 0;
-    return TRUST_OK;
+    if (!unsigned_ro) return TRUST_OK;
+    if (why && whycap)
+        snprintf(why, whycap, "target %s is signed, its halt policy, wave plan and previous version are not "
+                 "(set after signing); they are ignored", t.target);
+    return TRUST_ROLLOUT_UNSIGNED;
 }
 
 /* see trust.h */
@@ -149,7 +177,7 @@ int trust_target_sign(const sig_priv *k, const char *scope, const char *json, si
     int rc;
     if (trust_target_read(json, len, &t, NULL, 0) != TRUST_OK || !scope_valid_version(t.target) || rev <= 0)
         return TRUST_ERR_FORMAT;
-    if (sig_target_statement(scope, t.target, t.jitter, rev, stmt, sizeof stmt, &slen) != SIG_OK)
+    if (target_statement(&t, scope, json, len, rev, 0, stmt, sizeof stmt, &slen) != SIG_OK)
         return TRUST_ERR_FORMAT;
     if (sig_sign_b64(k, stmt, slen, b64, sizeof b64) != SIG_OK) return TRUST_ERR_FORMAT;
     snprintf(num, sizeof num, "%" PRId64, rev);

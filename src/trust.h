@@ -17,6 +17,7 @@
 #define TRUST_REFUSED    2  /* not acceptable; why says so */
 #define TRUST_ERR_FORMAT 3  /* a bad key list, a bad value to sign */
 #define TRUST_ERR_SPACE  4
+#define TRUST_ROLLOUT_UNSIGNED 5  /* the target is signed, its rollout fields are not */
 
 /* The object meta headers a signed release carries. */
 #define TRUST_HDR_SIG    "Kanade-Signature"
@@ -53,9 +54,12 @@ int trust_target_read(const char *json, size_t len, trust_target *t, char *why, 
 /*
 ** The agent's check of the scope value json read from KV key `scope`:
 ** TRUST_NONE (no target: nothing to check), TRUST_OK (signed by one of the
-** keys, for this scope, with a rev at least min_rev; *rev and key_id (may
-** be NULL, SIG_KEYID_LEN + 1 bytes) get its rev and signer), or
-** TRUST_REFUSED with a one-line why.
+** keys, for this scope, with a rev at least min_rev, the rollout fields
+** included; *rev and key_id (may be NULL, SIG_KEYID_LEN + 1 bytes) get its
+** rev and signer), TRUST_ROLLOUT_UNSIGNED (as TRUST_OK, but the signature
+** covers the target with no rollout fields: they were added or changed
+** since, and are to be ignored; why says so), or TRUST_REFUSED with a
+** one-line why.
 */
 int trust_target_check(const sig_pub *keys, int n, const char *scope, const char *json, size_t len,
                        int64_t min_rev, int64_t *rev, char *key_id, char *why, size_t whycap);
@@ -63,7 +67,8 @@ int trust_target_check(const sig_pub *keys, int n, const char *scope, const char
 /*
 ** The operator's side: json (a scope value setting target_version) with
 ** target_rev = rev, target_signature and target_key_id set for scope, every
-** other field kept. TRUST_ERR_FORMAT when json sets no valid target.
+** other field kept; the rollout fields (rollout.h) as they are in json are
+** signed too. TRUST_ERR_FORMAT when json sets no valid target.
 */
 int trust_target_sign(const sig_priv *k, const char *scope, const char *json, size_t len, int64_t rev,
                       char *out, size_t cap);

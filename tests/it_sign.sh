@@ -304,6 +304,26 @@ check_match "current: global unsigned" "$OUT" "^target_version = 0\.1\.1 \(globa
 run agent status
 check_match "agent status: ignored targets listed" "$OUT" "$PC  ignored targets: .*global: unsigned target 0.1.1"
 
+# ---- 5. rollout fields added after signing -------------------------------------
+# A plan that nobody signed must not decide when a PC swaps: "waves":"nobody"
+# would keep this PC out of every wave, so it is ignored and the PC swaps.
+echo "== rollout fields added after signing"
+stop_svc
+K jetstream kv del agent_config "pcs.$PC" >/dev/null 2>&1
+K agent rollout 0.1.1 --pcs "$PC" --sign-key 'C:\keys\a.pem' >/dev/null 2>&1 || bad "rollout 0.1.1 to a fresh pc scope"
+PLAN=$(kvget agent_config "pcs.$PC" | python3 -c 'import json,sys,time
+d = json.load(sys.stdin)
+d.update(waves="nobody", wave_gap="1h", wave_start=str(int(time.time() * 1000)))
+print(json.dumps(d, separators=(",", ":")))')
+K jetstream kv put agent_config "pcs.$PC" "$PLAN" >/dev/null 2>&1 || bad "add a plan to the signed value"
+log_mark
+start_svc || bad "restart"
+wait_for 90 "0.1.1 despite the unsigned plan" version_is 0.1.1
+check_eq "unsigned plan: ignored, the PC swapped" "$(sha "$EXE")" "${SHA[0.1.1]}"
+check_match "unsigned plan: one log line saying so" "$(since_mark)" \
+    "agent_config/pcs\.$PC: target 0\.1\.1 is signed, its halt policy, wave plan and previous version are not \(set after signing\); they are ignored"
+check_nomatch "unsigned plan: no wave wait" "$(since_mark)" "in none of them"
+
 stop_svc
 echo "($((SECONDS - T_START))s)"
 t_summary

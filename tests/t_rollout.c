@@ -123,7 +123,8 @@ static void t_scope_fields(void)
     TH_EQ_INT(back.plan.gap_ms, 3600000); TH_EQ_INT(back.plan.start_ms, 1764300000000LL);
     TH_EQ_INT(back.has_previous, 1); TH_EQ_STR(back.previous, "0.1.0");
     TH_EQ_INT(ro_statement_lines(&back, st, sizeof st), RO_OK);
-    TH_EQ_STR(st, "halt=5%/100\nwaves=canary,office,global\nwave_gap=1h\nwave_start=1764300000000\n");
+    TH_EQ_STR(st, "halt=5%/100\nwaves=canary,office,global\nwave_gap=1h\nwave_start=1764300000000\n"
+                  "previous=0.1.0\n");
 
     /* clearing: unset fields become null, the rest is kept */
     memset(&r, 0, sizeof r);
@@ -140,7 +141,7 @@ static void t_scope_fields(void)
     TH_EQ_STR(st, "{\"a\":1,\"waves\":null}");
     TH_EQ_INT(ro_write_scope("not json", 8, &r, st, sizeof st), RO_ERR_JSON);
     TH_EQ_INT(ro_statement_lines(&back, st, sizeof st), RO_OK);
-    TH_EQ_STR(st, "halt=\nwaves=\nwave_gap=\nwave_start=\n");
+    TH_EQ_STR(st, "halt=\nwaves=\nwave_gap=\nwave_start=\nprevious=\n");
 
     /* blank and empty "previous" (the scope had no target before) */
     TH_EQ_INT(ro_read_scope("", 0, &back), RO_OK);

@@ -152,14 +152,15 @@ static void t_statements(void)
     TH_EQ_INT(sig_release_statement("1.2\n3", 1, sha, s, sizeof s, &n), SIG_ERR_INVALID);
     TH_EQ_INT(sig_release_statement("", 1, sha, s, sizeof s, &n), SIG_ERR_INVALID);
     TH_EQ_INT(sig_release_statement("1.2.3", 1, sha, s, 20, &n), SIG_ERR_SPACE);
-    TH_EQ_INT(sig_target_statement("groups.canary", "2.0.0", "5m", 1700000000123LL, s, sizeof s, &n), SIG_OK);
-    TH_EQ_STR(s, "kanade-target-v1\nscope=groups.canary\ntarget=2.0.0\njitter=5m\nrev=1700000000123\n");
-    TH_EQ_INT(sig_target_statement("global", "2.0.0", NULL, 0, s, sizeof s, &n), SIG_OK);
-    TH_EQ_STR(s, "kanade-target-v1\nscope=global\ntarget=2.0.0\njitter=\nrev=0\n");
-    TH_EQ_INT(sig_target_statement("pcs.a b", "2.0.0", "", 1, s, sizeof s, &n), SIG_ERR_INVALID);
-    TH_EQ_INT(sig_target_statement("other", "2.0.0", "", 1, s, sizeof s, &n), SIG_ERR_INVALID);
-    TH_EQ_INT(sig_target_statement("global", "2.0.0", "5m\nrev=9", 1, s, sizeof s, &n), SIG_ERR_INVALID);
-    TH_EQ_INT(sig_target_statement("global", "2.0.0", "", -1, s, sizeof s, &n), SIG_ERR_INVALID);
+    TH_EQ_INT(sig_target_statement("groups.canary", "2.0.0", "5m", 1700000000123LL, "halt=3\n", s, sizeof s, &n),
+              SIG_OK);
+    TH_EQ_STR(s, "kanade-target-v2\nscope=groups.canary\ntarget=2.0.0\njitter=5m\nrev=1700000000123\nhalt=3\n");
+    TH_EQ_INT(sig_target_statement("global", "2.0.0", NULL, 0, NULL, s, sizeof s, &n), SIG_OK);
+    TH_EQ_STR(s, "kanade-target-v2\nscope=global\ntarget=2.0.0\njitter=\nrev=0\n");
+    TH_EQ_INT(sig_target_statement("pcs.a b", "2.0.0", "", 1, NULL, s, sizeof s, &n), SIG_ERR_INVALID);
+    TH_EQ_INT(sig_target_statement("other", "2.0.0", "", 1, NULL, s, sizeof s, &n), SIG_ERR_INVALID);
+    TH_EQ_INT(sig_target_statement("global", "2.0.0", "5m\nrev=9", 1, NULL, s, sizeof s, &n), SIG_ERR_INVALID);
+    TH_EQ_INT(sig_target_statement("global", "2.0.0", "", -1, NULL, s, sizeof s, &n), SIG_ERR_INVALID);
 }
 
 /* Each field of each statement changes the signed bytes: a signature over
@@ -194,13 +195,14 @@ static void t_binding(void)
     FAILS(sig_release_statement("1.0.0", 1000, sha2, alt, sizeof alt, &an));
     TH_CHECK(strncmp(why, "bad signature", 13) == 0);
 
-    TH_EQ_INT(sig_target_statement("pcs.canary-01", "1.0.0", "1m", 5, base, sizeof base, &n), SIG_OK);
+    TH_EQ_INT(sig_target_statement("pcs.canary-01", "1.0.0", "1m", 5, NULL, base, sizeof base, &n), SIG_OK);
     TH_EQ_INT(sig_sign_b64(&k, base, n, b64, sizeof b64), SIG_OK);
     TH_EQ_INT(sig_check(keys, 2, base, n, b64, k.pub.id, why, sizeof why, NULL), SIG_OK);
-    FAILS(sig_target_statement("global", "1.0.0", "1m", 5, alt, sizeof alt, &an));
-    FAILS(sig_target_statement("pcs.canary-01", "1.0.1", "1m", 5, alt, sizeof alt, &an));
-    FAILS(sig_target_statement("pcs.canary-01", "1.0.0", "", 5, alt, sizeof alt, &an));
-    FAILS(sig_target_statement("pcs.canary-01", "1.0.0", "1m", 6, alt, sizeof alt, &an));
+    FAILS(sig_target_statement("global", "1.0.0", "1m", 5, NULL, alt, sizeof alt, &an));
+    FAILS(sig_target_statement("pcs.canary-01", "1.0.1", "1m", 5, NULL, alt, sizeof alt, &an));
+    FAILS(sig_target_statement("pcs.canary-01", "1.0.0", "", 5, NULL, alt, sizeof alt, &an));
+    FAILS(sig_target_statement("pcs.canary-01", "1.0.0", "1m", 6, NULL, alt, sizeof alt, &an));
+    FAILS(sig_target_statement("pcs.canary-01", "1.0.0", "1m", 5, "halt=3\n", alt, sizeof alt, &an));
 #undef FAILS
     /* The reasons of sig_check. */
     TH_EQ_INT(sig_check(keys, 2, base, n, "", k.pub.id, why, sizeof why, NULL), SIG_ERR_VERIFY);

@@ -139,6 +139,50 @@ static void t_target(void)
     /* Other fields may change: they are not part of the target. */
     TH_EQ_INT(scope_set_field(out, strlen(out), "heartbeat_interval", "1m", tmp, sizeof tmp), SCOPE_OK);
     TH_EQ_INT(trust_target_check(&pa, 1, "global", tmp, strlen(tmp), 0, &rev, id, why, sizeof why), TRUST_OK);
+    /* The rollout fields are signed with the target: a policy, plan or
+    ** previous version changed since is refused; added to a value signed
+    ** without any, the target stands and they are reported unsigned. */
+    {
+        static const char ro[] = "{\"target_version\":\"1.2.3\",\"halt_policy\":\"3\",\"waves\":\"canary,global\","
+                                 "\"wave_gap\":\"1h\",\"wave_start\":\"1764300000000\",\"previous_version\":\"1.2.2\"}";
+        char signed_ro[1024];
+        TH_EQ_INT(trust_target_sign(&ka, "global", ro, strlen(ro), 7, signed_ro, sizeof signed_ro), TRUST_OK);
+        TH_EQ_INT(trust_target_check(&pa, 1, "global", signed_ro, strlen(signed_ro), 0, &rev, id, why, sizeof why),
+                  TRUST_OK);
+        TH_EQ_INT(scope_set_field(signed_ro, strlen(signed_ro), "halt_policy", "off", tmp, sizeof tmp), SCOPE_OK);
+        TH_EQ_INT(trust_target_check(&pa, 1, "global", tmp, strlen(tmp), 0, &rev, id, why, sizeof why), TRUST_REFUSED);
+        TH_EQ_INT(scope_set_field(signed_ro, strlen(signed_ro), "halt_policy", NULL, tmp, sizeof tmp), SCOPE_OK);
+        TH_EQ_INT(trust_target_check(&pa, 1, "global", tmp, strlen(tmp), 0, &rev, id, why, sizeof why), TRUST_REFUSED);
+        TH_EQ_INT(scope_set_field(signed_ro, strlen(signed_ro), "waves", "global", tmp, sizeof tmp), SCOPE_OK);
+        TH_EQ_INT(trust_target_check(&pa, 1, "global", tmp, strlen(tmp), 0, &rev, id, why, sizeof why), TRUST_REFUSED);
+        TH_EQ_INT(scope_set_field(signed_ro, strlen(signed_ro), "wave_start", "1764300000001", tmp, sizeof tmp),
+                  SCOPE_OK);
+        TH_EQ_INT(trust_target_check(&pa, 1, "global", tmp, strlen(tmp), 0, &rev, id, why, sizeof why), TRUST_REFUSED);
+        TH_EQ_INT(scope_set_field(signed_ro, strlen(signed_ro), "previous_version", "0.0.1", tmp, sizeof tmp),
+                  SCOPE_OK);
+        TH_EQ_INT(trust_target_check(&pa, 1, "global", tmp, strlen(tmp), 0, &rev, id, why, sizeof why), TRUST_REFUSED);
+        /* Stripping every rollout field from a value signed with them is an edit too. */
+        TH_EQ_INT(scope_set_field(signed_ro, strlen(signed_ro), "halt_policy", NULL, tmp, sizeof tmp), SCOPE_OK);
+        TH_EQ_INT(scope_set_field(tmp, strlen(tmp), "waves", NULL, signed_ro, sizeof signed_ro), SCOPE_OK);
+        TH_EQ_INT(scope_set_field(signed_ro, strlen(signed_ro), "previous_version", NULL, tmp, sizeof tmp), SCOPE_OK);
+        TH_EQ_INT(trust_target_check(&pa, 1, "global", tmp, strlen(tmp), 0, &rev, id, why, sizeof why), TRUST_REFUSED);
+        /* Added to `out` (signed with none): the target stands, the fields are unsigned. */
+        TH_EQ_INT(scope_set_field(out, strlen(out), "halt_policy", "off", tmp, sizeof tmp), SCOPE_OK);
+        TH_EQ_INT(trust_target_check(&pa, 1, "global", tmp, strlen(tmp), 0, &rev, id, why, sizeof why),
+                  TRUST_ROLLOUT_UNSIGNED);
+        TH_EQ_STR(why, "target 1.2.3 is signed, its halt policy, wave plan and previous version are not "
+                       "(set after signing); they are ignored");
+        TH_EQ_INT(rev, 1700000000123LL);
+        TH_EQ_STR(id, ID_A);
+        /* ...but never for another scope or another key. */
+        TH_EQ_INT(trust_target_check(&pa, 1, "pcs.other", tmp, strlen(tmp), 0, &rev, id, why, sizeof why),
+                  TRUST_REFUSED);
+        TH_EQ_INT(trust_target_check(&pb, 1, "global", tmp, strlen(tmp), 0, &rev, id, why, sizeof why),
+                  TRUST_REFUSED);
+        /* An invalid field reads as unset, so it changes nothing signed. */
+        TH_EQ_INT(scope_set_field(out, strlen(out), "waves", "not a plan!", tmp, sizeof tmp), SCOPE_OK);
+        TH_EQ_INT(trust_target_check(&pa, 1, "global", tmp, strlen(tmp), 0, &rev, id, why, sizeof why), TRUST_OK);
+    }
     /* A key the agent does not hold; rotation: either key of two. */
     TH_EQ_INT(trust_target_check(&pb, 1, "global", out, strlen(out), 0, &rev, id, why, sizeof why), TRUST_REFUSED);
     TH_EQ_STR(why, "target 1.2.3: unknown key " ID_A);
