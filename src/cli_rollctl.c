@@ -341,10 +341,12 @@ int cli_cmd_rollout_resume(void)
 }
 
 /* The abort edit: target_version back to previous_version (null when the
-** scope had none), and the rollout's own fields cleared. A restored target
-** is signed for its scope when a key is given; without one, a scope whose
-** target is signed is left as it is, since agents with release keys ignore
-** an unsigned target and the abort would stop nothing. */
+** scope had none), and the rollout's own fields cleared. With a key, the
+** restored target is signed for its scope, and only if the value verifies
+** under that key: previous_version is then the one the key signed, not one
+** a broker writer put there. Without a key, a scope whose target is signed
+** is left as it is, since agents with release keys ignore an unsigned
+** target and the abort would stop nothing. */
 typedef struct abort_edit {
     const char *version, *scope;
     const sig_priv *key;                /* NULL: no --sign-key */
@@ -357,6 +359,7 @@ static int abort_apply(void *arg, const char *cur, size_t len, char *out, size_t
     abort_edit *a = arg;
     ro_rollout r, none;
     trust_target tt;
+    char why[200];
     char tv[80], *tmp;
     int rc;
     if (!cur) return 1;
@@ -370,6 +373,13 @@ static int abort_apply(void *arg, const char *cur, size_t len, char *out, size_t
     if (!a->key && trust_target_read(cur, len, &tt, NULL, 0) == TRUST_OK && tt.sig[0]) {
         snprintf(err, errcap, "its target is signed by key %s, and agents with release keys ignore an "
                  "unsigned one: give the key with --sign-key FILE (or KANADE_SIGN_KEY)", tt.key_id);
+        return -1;
+    }
+    if (a->key && trust_target_check(&a->key->pub, 1, a->scope, cur, len, 0, NULL, NULL, why, sizeof why)
+                  != TRUST_OK) {
+        snprintf(err, errcap, "not signed as it stands by key %s (%s), so its previous_version is not vouched "
+                 "for; roll out the version you want with 'kanade agent rollout <version> --sign-key FILE'",
+                 a->key->pub.id, why[0] ? why : "its rollout fields were set after signing");
         return -1;
     }
     if ((tmp = malloc(cap)) == NULL) { snprintf(err, errcap, "out of memory"); return -1; }

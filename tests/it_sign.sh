@@ -200,7 +200,10 @@ refuse_release() {
     run_v=$(ping_version)
     log_mark
     K agent rollout "$v" --pcs "$PC" --sign-key 'C:\keys\a.pem' >/dev/null 2>&1 || bad "$s: rollout $v"
-    wait_for 60 "$v quarantined" field_matches update_error "^signature: "
+    # The error of the previous refusal is still there until the agent takes
+    # up this target: wait for this version in the quarantine list as well.
+    quarantined_now() { field_matches quarantined_versions "\"$v\"" && field_matches update_error "^signature: "; }
+    wait_for 60 "$v quarantined" quarantined_now
     check_eq "$s: update_state quarantined" "$(status_field update_state)" quarantined
     check_match "$s: update_error" "$(status_field update_error)" "$re"
     check_match "$s: $v in quarantined_versions" "$(status_field quarantined_versions)" "\"$v\""
@@ -247,13 +250,18 @@ check_eq "abort of a signed target without a key: exit 1" "$RC" 1
 check_match "abort without a key: one line naming the key and --sign-key" "$(tr -d '\r' <"$T_DIR/err")" \
     "pcs\.$PC.*its target is signed by key $ID_B, and agents with release keys ignore an unsigned one: give the key with --sign-key"
 check_eq "abort without a key: the scope value is unchanged" "$(kvget agent_config "pcs.$PC")" "$V_SIGNED"
-log_mark
 run agent rollout abort 0.1.7 --sign-key 'C:\keys\a.pem'
+check_eq "abort with a key that did not sign the value: exit 1" "$RC" 1
+check_match "abort with another key: says why" "$(tr -d '\r' <"$T_DIR/err")" \
+    "pcs\.$PC.*not signed as it stands by key $ID_A \(target 0\.1\.7: .*\), so its previous_version is not vouched for"
+check_eq "abort with another key: the scope value is unchanged" "$(kvget agent_config "pcs.$PC")" "$V_SIGNED"
+log_mark
+run agent rollout abort 0.1.7 --sign-key 'C:\keys\b.pem'
 check_eq "abort --sign-key: exit 0" "$RC" 0
-check_match "abort --sign-key: restored and signed" "$OUT" "pcs\.$PC: 0\.1\.7 -> 0\.1\.1, signed by $ID_A"
+check_match "abort --sign-key: restored and signed" "$OUT" "pcs\.$PC: 0\.1\.7 -> 0\.1\.1, signed by $ID_B"
 wait_for 90 "back on 0.1.1" version_is 0.1.1
 check_eq "abort --sign-key: the agent accepted the restored target and went back" "$(sha "$EXE")" "${SHA[0.1.1]}"
-check_match "abort --sign-key: log, the restored target accepted" "$(since_mark)" "target of pcs.$PC signed by key $ID_A accepted"
+check_match "abort --sign-key: log, the restored target accepted" "$(since_mark)" "target of pcs.$PC signed by key $ID_B accepted"
 wait_for 20 "done" state_is done
 sleep 1.5
 K agent rollout 0.1.7 --pcs "$PC" --sign-key 'C:\keys\b.pem' >/dev/null 2>&1 || bad "rollout 0.1.7 again"
