@@ -102,6 +102,15 @@ check_match "keygen: public key is P256:<base64 of 65 bytes>" "$(printf '%s' "${
 check_eq "keygen: key id = first 8 bytes of SHA-256 of the point" "$ID_A" "$(id_of "$PUB_A")"
 check_match "keygen: the file is a SEC1 private key" "$(head -n 1 "$KEYS/a.pem")" "^-----BEGIN EC PRIVATE KEY-----"
 check_eq "keygen: openssl reads the same public key" "$(pub_of "$KEYS/a.pem")" "$PUB_A"
+# Readable by its user only: Wine keeps the DACL the file was created with.
+# A file made another way (b.pem comes later from openssl) grants Everyone
+# read, which is what the second check would catch.
+dacl() { w "$BUILD/wtest/tool_agentcheck.exe" dacl "$1" 2>&1; }
+DACL=$(dacl 'C:\keys\a.pem')
+check_match "keygen: the key's DACL grants its user full control" "$DACL" "^D:P?\(A;;FA;;;S-1-5-21-[0-9-]+\)|\(A;;FA;;;S-1-5-21-[0-9-]+\)"
+check_nomatch "keygen: no ACE for Everyone, Users or Authenticated Users ($DACL)" "$DACL" ";;;(WD|BU|AU)\)"
+echo x >"$KEYS/plain.txt"
+check_match "a file not made by keygen grants Everyone read (the check can fail)" "$(dacl 'C:\keys\plain.txt')" ";;;WD\)"
 SUM_A=$(sha "$KEYS/a.pem")
 run agent keygen --out 'C:\keys\a.pem'
 check_eq "keygen: refuses to overwrite (exit 1)" "$RC" 1

@@ -9,8 +9,13 @@
 **       Prints the service's state (STOPPED, START_PENDING, STOP_PENDING,
 **       RUNNING, ...) and its pid, or NOT_INSTALLED (exit 3). `wine sc
 **       query` sometimes prints nothing under Wine 8, so tests use this.
+**   tool_agentcheck dacl PATH
+**       Prints the file's DACL as SDDL ("D:P(A;;FA;;;SY)..."), exit 0, or
+**       exit 1 with the error when it cannot be read.
 */
 #include <windows.h>
+#include <aclapi.h>
+#include <sddl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <wchar.h>
@@ -76,6 +81,25 @@ static int cmd_svc(const wchar_t *name)
     return 0;
 }
 
+static int cmd_dacl(const wchar_t *path)
+{
+    PSECURITY_DESCRIPTOR sd = NULL;
+    PACL dacl = NULL;
+    LPWSTR text = NULL;
+    DWORD rc = GetNamedSecurityInfoW(path, SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, NULL, NULL, &dacl, NULL, &sd);
+    if (rc != ERROR_SUCCESS) { fprintf(stderr, "GetNamedSecurityInfo: error %lu\n", (unsigned long)rc); return 1; }
+    if (!ConvertSecurityDescriptorToStringSecurityDescriptorW(sd, SDDL_REVISION_1, DACL_SECURITY_INFORMATION,
+                                                              &text, NULL)) {
+        fprintf(stderr, "ConvertSecurityDescriptorToStringSecurityDescriptor: error %lu\n", GetLastError());
+        LocalFree(sd);
+        return 1;
+    }
+    printf("%ls\n", text);
+    LocalFree(text);
+    LocalFree(sd);
+    return 0;
+}
+
 int wmain(int argc, wchar_t **argv)
 {
     char a2[1024], a3[1024];
@@ -84,6 +108,7 @@ int wmain(int argc, wchar_t **argv)
         return cmd_sub(a2, a3, _wtoi(argv[4]));
     }
     if (argc == 3 && wcscmp(argv[1], L"svc") == 0) return cmd_svc(argv[2]);
-    fprintf(stderr, "usage: tool_agentcheck sub URL SUBJECT TIMEOUT_MS | svc NAME\n");
+    if (argc == 3 && wcscmp(argv[1], L"dacl") == 0) return cmd_dacl(argv[2]);
+    fprintf(stderr, "usage: tool_agentcheck sub URL SUBJECT TIMEOUT_MS | svc NAME | dacl PATH\n");
     return 2;
 }
