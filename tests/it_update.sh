@@ -218,6 +218,8 @@ unhook download-delay-ms
 check_eq "broker cut: exe untouched while the broker is down" "$(sha "$EXE")" "${SHA[0.1.3]}"
 nats_start
 wait_for 120 "ping shows 0.1.1" version_is 0.1.1
+# The new build answers ping while its health gate still runs (monitoring).
+wait_for 20 "state done" state_is done
 expect_on 0.1.1 "broker cut"
 check_eq "broker cut: update_state done" "$(status_field update_state)" done
 
