@@ -16,6 +16,7 @@
 #include <string.h>
 #include "cli.h"
 #include "http_server.h"
+#include "trust.h"
 #include "web_assets.h"
 #include "win.h"
 
@@ -554,8 +555,10 @@ static void render_releases(json_w *w, void *arg)
         json_w_uint(w, l->v[i].size);
         json_w_kstr(w, "digest", l->v[i].digest);
         json_w_kstr(w, "published", l->v[i].mtime);
-        json_w_key(w, "signing_key_id");
-        json_w_null(w);                 /* releases are not signed yet */
+        /* The signer the release names, as `agent releases` shows it; the
+        ** agents verify the signature, this only reports it. */
+        json_w_kstr(w, "signing_key_id", obj_header(&l->v[i], TRUST_HDR_SIG)
+                                         ? obj_header(&l->v[i], TRUST_HDR_KEYID) : NULL);
         json_w_obj_close(w);
     }
     json_w_arr_close(w);

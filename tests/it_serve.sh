@@ -113,6 +113,25 @@ digest="SHA-256=$(openssl dgst -sha256 -binary "$BUILD/kanade-agent.exe" | base6
 check_eq "/api/releases: version, size, digest of the published build" \
     "$(printf '%s' "$rel" | python3 -c 'import json,sys; r=json.load(sys.stdin)["releases"][0]; print(r["version"], r["size"], r["digest"], r["signing_key_id"], bool(r["published"]))')" \
     "$ver $size $digest None True"
+# A second release, signed by a key from `kanade agent keygen`: the same
+# objects linked with another VERSIONINFO.
+source "$ROOT/tests/agent_versions.sh"
+agent_version 0.5.0 "$T_DIR/agent-0.5.0.exe" || bad "link agent 0.5.0"
+mkdir -p "$WINEPREFIX/drive_c/keys"
+wine "$K" agent keygen --out 'C:\keys\rel.pem' 2>&1 | tr -d '\r' >"$T_DIR/keygen.out"
+key_id=$(awk '/^key id: / { print $3 }' "$T_DIR/keygen.out")
+check_match "kanade agent keygen made a key" "$key_id" '^[0-9a-f]{16}$'
+wine "$K" --server "$NATS_URL" agent publish "$(winepath -w "$T_DIR/agent-0.5.0.exe" 2>/dev/null)" \
+    --sign-key 'C:\keys\rel.pem' 2>&1 | tr -d '\r' >"$T_DIR/pub.out"
+check_match "kanade agent publish --sign-key signed 0.5.0" "$(cat "$T_DIR/pub.out")" "signed with key $key_id"
+rel=$(curl -s "http://127.0.0.1:$PORT/api/releases")
+check_eq "/api/releases: the signed release names its key id, the unsigned one null" \
+    "$(printf '%s' "$rel" | python3 -c 'import json,sys; d={r["version"]: r["signing_key_id"] for r in json.load(sys.stdin)["releases"]}; print(len(d), d["0.5.0"], d[sys.argv[1]])' "$ver")" \
+    "2 $key_id None"
+wine "$K" --server "$NATS_URL" agent sign "$ver" --sign-key 'C:\keys\rel.pem' >"$T_DIR/sign.out" 2>&1
+check_eq "  and so does one signed afterwards with kanade agent sign" \
+    "$(curl -s "http://127.0.0.1:$PORT/api/releases" | python3 -c 'import json,sys; print([r["signing_key_id"] for r in json.load(sys.stdin)["releases"] if r["version"] == "'"$ver"'"])')" \
+    "['$key_id']"
 wine "$K" --server "$NATS_URL" jetstream kv put agent_config global '{"target_version":"0.3.0","target_version_jitter":"5m"}' >/dev/null 2>&1
 wine "$K" --server "$NATS_URL" jetstream kv put agent_config groups.canary '{"target_version":"0.4.0"}' >/dev/null 2>&1
 sleep 1
