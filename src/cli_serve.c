@@ -177,6 +177,11 @@ static void render_agent(json_w *w, const sv_ent *st, int64_t now, int whole)
     if (a->have_at) json_w_int(w, (now - a->at_ms) / 1000); else json_w_null(w);
     json_w_kbool(w, "stale", cli_agent_stale(a, S.stale_ms, now));
     json_w_kstr(w, "exe_sha256", a->exe_sha256);
+    /* Release keys the agent holds (0: it accepts unsigned builds), null
+    ** from builds that do not report them; the targets it ignored. */
+    json_w_key(w, "release_keys");
+    if (a->release_keys >= 0) json_w_int(w, a->release_keys); else json_w_null(w);
+    json_w_kstr(w, "target_error", a->target_error);
     if (whole) {
         json_w_key(w, "status");
         if (a->raw_ok) json_w_raw(w, a->raw, a->raw_len); else json_w_null(w);

@@ -91,6 +91,8 @@ check_eq "  with its own version, state and transport" "$(rf "d['agent_version']
 check_eq "  its hostname" "$(rf "d['hostname'] == d['status']['hostname'] and len(d['hostname']) > 0")" True
 check_eq "  the digest of its exe" "$(rf "d['exe_sha256']")" \
     "SHA-256=$(openssl dgst -sha256 -binary "$BUILD/kanade-agent.exe" | base64 | tr '+/' '-_')"
+check_eq "  the release keys it reports (none: [update] release_keys is not set), as its status says" \
+    "$(rf "d['release_keys'], d['status']['release_keys'], repr(d['target_error'])")" "0 0 ''"
 check_eq "  seen just now, not stale" "$(rf "d['age_s'] <= 30, d['stale'], d['last_seen'] == d['status']['at']")" "True False True"
 kill "$APID" 2>/dev/null; wait "$APID" 2>/dev/null
 wine "$K" --server "$NATS_URL" jetstream kv del agent_status it-serve-agent >/dev/null 2>&1

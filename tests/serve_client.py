@@ -96,6 +96,7 @@ def expected(doc, groups, stale_s):
         'groups': groups, 'quarantined_versions': doc.get('quarantined_versions', []),
         'last_seen': None if at == 'not-a-time' else at, 'stale': stale,
         'exe_sha256': doc['exe_sha256'],
+        'release_keys': doc.get('release_keys'), 'target_error': doc.get('target_error', ''),
     }
     if 'update_percent' in doc:
         e['update_percent'] = doc['update_percent']

@@ -51,6 +51,9 @@ static int doc_for(int i, int64_t now, char *out, size_t cap, char *groups, size
     }
     if (!strcmp(state, "downloading")) json_w_kint(&w, "update_percent", i % 100);
     json_w_kstr(&w, "exe_sha256", "SHA-256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU=");
+    /* Older builds do not report release keys (every third). */
+    if (i % 3) json_w_kint(&w, "release_keys", i % 3 - 1);
+    if (i % 3 == 2 && i % 7 == 0) json_w_kstr(&w, "target_error", "global: target 0.4.0 is not signed");
     json_w_obj_close(&w);
     snprintf(groups, gcap, "%s", i % 4 == 0 ? "{\"groups\":[\"canary\",\"office\"]}" : i % 4 == 1 ? "{\"groups\":[\"office\"]}" : "");
     return w.err;
