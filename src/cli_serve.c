@@ -2,12 +2,14 @@
 ** cli_serve.c — `kanade serve`: the fleet page and its JSON API over
 ** http_server.c (docs/api.md).
 **
-** One watch thread keeps an in-memory copy of agent_status, agent_groups
-** and agent_config current from KV watches (no polling), and turns every
-** change after the initial load into a Server-Sent Event in a ring. HTTP
-** threads answer from that copy under a shared lock, so /api/agents for
-** 10,000 agents costs no broker round trip; only /api/releases asks the
-** broker (object store list), one request at a time.
+** One watch thread keeps an in-memory copy of agent_status, agent_groups,
+** agent_config and agent_rollouts current from KV watches (no polling), and
+** turns every change after the initial load into a Server-Sent Event in a
+** ring. /api/rollouts judges each rollout with the pure code of rollout.c
+** (ro_read_scope, ro_evaluate, ro_wave_of), as `agent rollout status` and
+** the agents do. HTTP threads answer from that copy under a shared lock, so
+** /api/agents for 10,000 agents costs no broker round trip; only
+** /api/releases asks the broker (object store list), one request at a time.
 */
 #include <windows.h>
 #include <process.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include "cli.h"
 #include "http_server.h"
+#include "rollout.h"
 #include "trust.h"
 #include "web_assets.h"
 #include "win.h"
@@ -43,7 +46,7 @@ typedef struct sv_map { sv_ent **v; size_t n, cap; } sv_map;
 static struct {
     SRWLOCK lock;                   /* guards everything below */
     CONDITION_VARIABLE cv;          /* signalled on every new event */
-    sv_map status, groups, config;
+    sv_map status, groups, config, rollouts;
     int init_done;                  /* bit per bucket: initial values loaded */
     char **ring;                    /* SV_RING slots, heap: keeps the exe small */
     uint64_t seq;                   /* events pushed so far */
@@ -52,12 +55,18 @@ static struct {
     const char *token;              /* "" = no auth */
     CRITICAL_SECTION js_mu;         /* one object-store list at a time */
     obj_store *releases;
-    kv_bucket *b[3];
+    kv_bucket *b[4];
     HANDLE stop_ev;
 } S;
 
-enum { B_STATUS, B_GROUPS, B_CONFIG };
-static const char *const BUCKETS[3] = { CLI_B_STATUS, CLI_B_GROUPS, CLI_B_CONFIG };
+enum { B_STATUS, B_GROUPS, B_CONFIG, B_ROLLOUTS, NB };
+static const char *const BUCKETS[NB] = { CLI_B_STATUS, CLI_B_GROUPS, CLI_B_CONFIG, RO_BUCKET };
+#define SV_LOADED ((1 << NB) - 1)       /* every bucket's initial values are in */
+
+static sv_map *map_of(int bi)
+{
+    return bi == B_STATUS ? &S.status : bi == B_GROUPS ? &S.groups : bi == B_CONFIG ? &S.config : &S.rollouts;
+}
 
 /* ============================================================ the copy */
 
@@ -237,6 +246,26 @@ static void render_config_ev(json_w *w, void *arg)
     json_w_obj_close(w);
 }
 
+/* A failure record or a resume: its key and the version it is about. */
+static void render_rollouts_ev(json_w *w, void *arg)
+{
+    ev_arg *x = arg;
+    const char *tok = strchr(x->key, '.'), *end;
+    char esc[RO_ESC_MAX], v[SCOPE_VERSION_MAX + 1];
+    v[0] = 0;
+    if (tok) {
+        tok++;
+        end = strchr(tok, '.');
+        snprintf(esc, sizeof esc, "%.*s", (int)(end ? (size_t)(end - tok) : strlen(tok)), tok);
+        if (ro_unescape_version(esc, v, sizeof v) != RO_OK) v[0] = 0;
+    }
+    json_w_obj_open(w);
+    json_w_kstr(w, "key", x->key);
+    json_w_kstr(w, "version", v);
+    json_w_kbool(w, "deleted", x->deleted);
+    json_w_obj_close(w);
+}
+
 /* Applies one watched entry to the copy (lock held exclusively). */
 static void apply(int bi, kv_entry *en)
 {
@@ -264,19 +293,20 @@ static void apply(int bi, kv_entry *en)
             if (e->ng && (e->g = malloc((size_t)e->ng * sizeof *e->g)) != NULL) memcpy(e->g, g, (size_t)e->ng * sizeof *e->g);
             else e->ng = 0;
         }
-        if (map_put(bi == B_STATUS ? &S.status : bi == B_GROUPS ? &S.groups : &S.config, e) != 0) {
+        if (map_put(map_of(bi), e) != 0) {
             ent_free(e);
             return;
         }
     } else {
-        map_del(bi == B_STATUS ? &S.status : bi == B_GROUPS ? &S.groups : &S.config, en->key);
+        map_del(map_of(bi), en->key);
     }
     if (!evented) return;
     x.key = en->key;
     x.deleted = !live;
-    if (bi == B_CONFIG) {
+    if (bi == B_CONFIG || bi == B_ROLLOUTS) {
         x.e = e;
-        push_event("agent_config", render_config_ev, &x);
+        push_event(bi == B_CONFIG ? "agent_config" : "agent_rollouts",
+                   bi == B_CONFIG ? render_config_ev : render_rollouts_ev, &x);
         return;
     }
     /* A group change shows as a change of that agent's object. */
@@ -288,9 +318,9 @@ static void apply(int bi, kv_entry *en)
 static unsigned __stdcall watch_main(void *arg)
 {
     HANDLE ev = arg;
-    kv_watcher *w[3] = { NULL, NULL, NULL };
+    kv_watcher *w[NB] = { NULL, NULL, NULL, NULL };
     int i;
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < NB; i++) {
         js_err e;
         memset(&e, 0, sizeof e);
         if (kv_watch(S.b[i], ">", ev, &w[i], &e) != NATS_OK) {
@@ -302,7 +332,7 @@ static unsigned __stdcall watch_main(void *arg)
         int any = 0;
         WaitForSingleObject(ev, 500);
         AcquireSRWLockExclusive(&S.lock);
-        for (i = 0; i < 3; i++) {
+        for (i = 0; i < NB; i++) {
             int n;
             /* Bounded batches keep readers from waiting behind the initial load. */
             for (n = 0; w[i] && n < 512; n++) {
@@ -321,7 +351,7 @@ static unsigned __stdcall watch_main(void *arg)
         WakeAllConditionVariable(&S.cv);
         if (any) SetEvent(ev);          /* more may be queued past the batch */
     }
-    for (i = 0; i < 3; i++) kv_watch_stop(w[i]);
+    for (i = 0; i < NB; i++) kv_watch_stop(w[i]);
     return 0;
 }
 
@@ -452,66 +482,196 @@ static void render_config(json_w *w, void *arg)
     json_w_obj_close(w);
 }
 
-/* Per target version: agents in each update state, and who failed why. */
+/* Per target version: agents in each update state, who failed why, and
+** the safe-rollout side (halt policy, verdict, waves). */
 #define SV_MAX_TARGETS 256
 #define SV_MAX_STATES  16
+#define SV_MAX_RECORDS 16               /* failure records listed per version */
 typedef struct ro_row {
-    const char *version;
+    char version[SCOPE_VERSION_MAX + 8];
     int total, on_target, nstates;
     const char *state[SV_MAX_STATES];
     int count[SV_MAX_STATES];
 } ro_row;
 
+typedef struct ro_ctx {
+    ro_row rows[SV_MAX_TARGETS];
+    ro_entry *ent;                      /* room for every agent_rollouts entry */
+    int64_t now;
+} ro_ctx;
+
+static ro_row *row_of(ro_ctx *x, int *nr, const char *version)
+{
+    int r;
+    for (r = 0; r < *nr && strcmp(x->rows[r].version, version); r++) {}
+    if (r < *nr) return &x->rows[r];
+    if (*nr == SV_MAX_TARGETS) return NULL;
+    memset(&x->rows[r], 0, sizeof x->rows[r]);
+    snprintf(x->rows[r].version, sizeof x->rows[r].version, "%s", version);
+    (*nr)++;
+    return &x->rows[r];
+}
+
+/* The scopes that target version, and the rollout fields that apply: those
+** of the global scope when it targets the version, else of the first such
+** scope (the rule of `agent rollout status`). */
+static void render_ro_scopes(json_w *w, const char *version, ro_rollout *ro)
+{
+    const sv_ent *pick = NULL;
+    char t[SCOPE_VERSION_MAX + 8];
+    size_t i;
+    json_w_key(w, "scopes");
+    json_w_arr_open(w);
+    for (i = 0; i < S.config.n; i++) {
+        const sv_ent *e = S.config.v[i];
+        scope_target(e, t, sizeof t);
+        if (strcmp(t, version)) continue;
+        json_w_str(w, e->key);
+        if (!pick || !strcmp(e->key, "global")) pick = e;
+    }
+    json_w_arr_close(w);
+    memset(ro, 0, sizeof *ro);
+    if (pick) ro_read_scope(pick->val, pick->len, ro);
+}
+
+/* The failure records of version and its ctl key, as the entries that
+** ro_evaluate reads; the first SV_MAX_RECORDS valid records are listed. */
+static void render_ro_verdict(json_w *w, ro_ctx *x, const char *version, const ro_rollout *ro)
+{
+    char prefix[RO_KEY_MAX], ctl[RO_KEY_MAX], pol[64];
+    size_t at, pl, i;
+    int n = 0, listed = 0;
+    const sv_ent *c;
+    ro_verdict v;
+    if (ro_fail_prefix(version, prefix, sizeof prefix) != RO_OK || ro_ctl_key(version, ctl, sizeof ctl) != RO_OK)
+        prefix[0] = ctl[0] = 0;
+    pl = strlen(prefix);
+    json_w_key(w, "failure_records");
+    json_w_arr_open(w);
+    map_find(&S.rollouts, prefix, &at);
+    for (i = at; pl && i < S.rollouts.n && !strncmp(S.rollouts.v[i]->key, prefix, pl); i++) {
+        const sv_ent *e = S.rollouts.v[i];
+        ro_fail f;
+        x->ent[n].key = e->key;
+        x->ent[n].val = e->val;
+        x->ent[n++].len = e->len;
+        if (listed == SV_MAX_RECORDS || ro_fail_parse(e->val, e->len, &f) != RO_OK
+            || strcmp(f.pc, e->key + pl) || strcmp(f.version, version))
+            continue;
+        listed++;
+        json_w_obj_open(w);
+        json_w_kstr(w, "pc_id", f.pc);
+        json_w_kstr(w, "state", f.state);
+        json_w_kstr(w, "reason", f.reason);
+        json_w_kint(w, "at_ms", f.at_ms);
+        json_w_obj_close(w);
+    }
+    json_w_arr_close(w);
+    if (ctl[0] && (c = map_get(&S.rollouts, ctl)) != NULL) {
+        x->ent[n].key = c->key;
+        x->ent[n].val = c->val;
+        x->ent[n++].len = c->len;
+    }
+    ro_evaluate(&ro->policy, version, x->ent, n, &v);
+    ro_policy_format(&ro->policy, pol, sizeof pol);
+    json_w_kstr(w, "halt_policy", pol[0] ? pol : NULL);
+    json_w_kstr(w, "previous_version", ro->has_previous ? ro->previous : NULL);
+    json_w_kbool(w, "halted", v.halted);
+    json_w_kbool(w, "held_back", v.hold);
+    json_w_kstr(w, "reason", v.reason);
+    json_w_kint(w, "failures", v.failures);
+    json_w_kint(w, "baseline", v.baseline);
+    json_w_kint(w, "threshold", v.threshold);
+    json_w_kint(w, "malformed", v.malformed);
+    json_w_kstr(w, "scope_errors", ro->errors);
+    json_w_key(w, "waves");
+    json_w_arr_open(w);
+    for (n = 0; n < ro->plan.nwaves; n++) {
+        int64_t start = ro_wave_start_ms(&ro->plan, n);
+        int hosts = 0, done = 0;
+        char when[40] = "";
+        /* Hosts in the wave: agents that target the version or run it. */
+        for (i = 0; i < S.status.n; i++) {
+            const cli_agent *a = S.status.v[i]->a;
+            const sv_ent *g;
+            if (strcmp(a->target, version) && strcmp(a->version, version)) continue;
+            g = map_get(&S.groups, S.status.v[i]->key);
+            if (ro_wave_of(&ro->plan, g ? g->g : NULL, g ? g->ng : 0) != n) continue;
+            hosts++;
+            done += !strcmp(a->version, version);
+        }
+        if (start < INT64_MAX) win_rfc3339(start, when);
+        json_w_obj_open(w);
+        json_w_kstr(w, "group", ro->plan.waves[n]);
+        json_w_kint(w, "start_ms", start);
+        json_w_kstr(w, "start", when);
+        json_w_kbool(w, "due", start <= x->now && !v.hold);
+        json_w_kint(w, "hosts", hosts);
+        json_w_kint(w, "done", done);
+        json_w_obj_close(w);
+    }
+    json_w_arr_close(w);
+}
+
+static void render_ro_row(json_w *w, ro_ctx *x, const ro_row *row)
+{
+    ro_rollout ro;
+    size_t i;
+    int k;
+    json_w_obj_open(w);
+    json_w_kstr(w, "target_version", row->version);
+    json_w_kint(w, "agents", row->total);
+    json_w_kint(w, "on_target", row->on_target);
+    json_w_key(w, "states");
+    json_w_obj_open(w);
+    for (k = 0; k < row->nstates; k++) json_w_kint(w, row->state[k], row->count[k]);
+    json_w_obj_close(w);
+    json_w_key(w, "failing");
+    json_w_arr_open(w);
+    for (i = 0; i < S.status.n; i++) {
+        const cli_agent *a = S.status.v[i]->a;
+        if (strcmp(a->target, row->version) || !cli_agent_problem(a)) continue;
+        json_w_obj_open(w);
+        json_w_kstr(w, "pc_id", a->pc_id);
+        json_w_kstr(w, "hostname", a->hostname);
+        json_w_kstr(w, "update_state", a->state);
+        json_w_kstr(w, "reason", a->error);
+        json_w_obj_close(w);
+    }
+    json_w_arr_close(w);
+    render_ro_scopes(w, row->version, &ro);
+    render_ro_verdict(w, x, row->version, &ro);
+    json_w_obj_close(w);
+}
+
 static void render_rollouts(json_w *w, void *arg)
 {
-    ro_row *rows = arg;
+    ro_ctx *x = arg;
+    char t[SCOPE_VERSION_MAX + 8];
     int nr = 0, r, k;
     size_t i;
     for (i = 0; i < S.status.n; i++) {
         const cli_agent *a = S.status.v[i]->a;
-        if (!a->target[0]) continue;
-        for (r = 0; r < nr && strcmp(rows[r].version, a->target); r++) {}
-        if (r == nr) {
-            if (nr == SV_MAX_TARGETS) continue;
-            memset(&rows[nr], 0, sizeof rows[nr]);
-            rows[nr++].version = a->target;
-        }
-        rows[r].total++;
-        rows[r].on_target += !strcmp(a->version, a->target);
-        for (k = 0; k < rows[r].nstates && strcmp(rows[r].state[k], a->state); k++) {}
-        if (k == rows[r].nstates) {
+        ro_row *row;
+        if (!a->target[0] || (row = row_of(x, &nr, a->target)) == NULL) continue;
+        row->total++;
+        row->on_target += !strcmp(a->version, a->target);
+        for (k = 0; k < row->nstates && strcmp(row->state[k], a->state); k++) {}
+        if (k == row->nstates) {
             if (k == SV_MAX_STATES) continue;
-            rows[r].state[rows[r].nstates++] = a->state;
+            row->state[row->nstates++] = a->state;
         }
-        rows[r].count[k]++;
+        row->count[k]++;
+    }
+    /* A target no agent reports yet (a rollout just written, or held). */
+    for (i = 0; i < S.config.n; i++) {
+        scope_target(S.config.v[i], t, sizeof t);
+        if (t[0] && scope_valid_version(t)) row_of(x, &nr, t);
     }
     json_w_obj_open(w);
     json_w_key(w, "rollouts");
     json_w_arr_open(w);
-    for (r = 0; r < nr; r++) {
-        json_w_obj_open(w);
-        json_w_kstr(w, "target_version", rows[r].version);
-        json_w_kint(w, "agents", rows[r].total);
-        json_w_kint(w, "on_target", rows[r].on_target);
-        json_w_key(w, "states");
-        json_w_obj_open(w);
-        for (k = 0; k < rows[r].nstates; k++) json_w_kint(w, rows[r].state[k], rows[r].count[k]);
-        json_w_obj_close(w);
-        json_w_key(w, "failing");
-        json_w_arr_open(w);
-        for (i = 0; i < S.status.n; i++) {
-            const cli_agent *a = S.status.v[i]->a;
-            if (strcmp(a->target, rows[r].version) || !cli_agent_problem(a)) continue;
-            json_w_obj_open(w);
-            json_w_kstr(w, "pc_id", a->pc_id);
-            json_w_kstr(w, "hostname", a->hostname);
-            json_w_kstr(w, "update_state", a->state);
-            json_w_kstr(w, "reason", a->error);
-            json_w_obj_close(w);
-        }
-        json_w_arr_close(w);
-        json_w_obj_close(w);
-    }
+    for (r = 0; r < nr; r++) render_ro_row(w, x, &x->rows[r]);
     json_w_arr_close(w);
     json_w_obj_close(w);
 }
@@ -523,6 +683,22 @@ static void api_from_copy(hs_conn *c, void (*fn)(json_w *, void *), void *arg)
     AcquireSRWLockShared(&S.lock);
     body = build_json(fn, arg, S.status.n * 200 + 4096, &len);
     ReleaseSRWLockShared(&S.lock);
+    answer_json(c, 200, body, len);
+}
+
+static void api_rollouts(hs_conn *c)
+{
+    ro_ctx *x = malloc(sizeof *x);
+    char *body = NULL;
+    size_t len = 0;
+    if (!x) { answer_error(c, 500, "out of memory"); return; }
+    x->now = win_unix_ms();
+    AcquireSRWLockShared(&S.lock);
+    if ((x->ent = malloc((S.rollouts.n + 1) * sizeof *x->ent)) != NULL)
+        body = build_json(render_rollouts, x, S.status.n * 200 + 4096, &len);
+    ReleaseSRWLockShared(&S.lock);
+    free(x->ent);
+    free(x);
     answer_json(c, 200, body, len);
 }
 
@@ -661,7 +837,7 @@ static void handle(void *arg, hs_conn *c, const hp_request *r)
     } else if (!strcmp(p, "/healthz")) {
         int up;
         AcquireSRWLockShared(&S.lock);
-        up = S.init_done == 7 && nats_is_connected(cli_g.nc);
+        up = S.init_done == SV_LOADED && nats_is_connected(cli_g.nc);
         ReleaseSRWLockShared(&S.lock);
         if (up) hs_respond(c, 200, "text/plain; charset=utf-8", NULL, "ok\n", 3);
         else hs_respond(c, 503, "text/plain; charset=utf-8", NULL, "broker not reached\n", 19);
@@ -676,10 +852,7 @@ static void handle(void *arg, hs_conn *c, const hp_request *r)
     } else if (!strcmp(p, "/api/config")) {
         api_from_copy(c, render_config, NULL);
     } else if (!strcmp(p, "/api/rollouts")) {
-        ro_row *rows = malloc(SV_MAX_TARGETS * sizeof *rows);
-        if (!rows) { answer_error(c, 500, "out of memory"); return; }
-        api_from_copy(c, render_rollouts, rows);
-        free(rows);
+        api_rollouts(c);
     } else if (!strcmp(p, "/api/releases")) {
         api_releases(c);
     } else if (!strcmp(p, "/api/events")) {
@@ -737,7 +910,7 @@ int cli_cmd_serve(void)
     /* A long-running server rides out broker restarts; the watches resume. */
     cli_g.reconnect = 1;
     if ((code = cli_connect()) != CLI_OK) return code;
-    for (i = 0; i < 3; i++) if ((code = cli_open_kv(BUCKETS[i], &S.b[i])) != CLI_OK) goto done;
+    for (i = 0; i < NB; i++) if ((code = cli_open_kv(BUCKETS[i], &S.b[i])) != CLI_OK) goto done;
     if ((code = cli_open_obj(CLI_B_RELEASES, &S.releases)) != CLI_OK) goto done;
     if ((S.ring = calloc(SV_RING, sizeof *S.ring)) == NULL) { code = cli_fail(CLI_FAIL, "out of memory"); goto done; }
     InitializeSRWLock(&S.lock);

@@ -150,6 +150,55 @@ pycheck sse "$PORT" agent_config '"target_version":"0.5.0"' "" wine "$FILL" "$NA
 pycheck sse "$PORT" agent_status '"deleted":true' "" wine "$K" --server "$NATS_URL" jetstream kv del agent_status pc-0999
 check_eq "a deleted agent is gone from /api/agents" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/agents/pc-0999")" 404
 
+echo "== safe rollouts"
+# The halt policy and the wave plan as the real command writes them; two
+# failure records in agent_rollouts as agents write them (rollout.h), past
+# --halt-after 2; the statuses of the two hosts that rolled back and of
+# one that halted itself.
+wine "$K" --server "$NATS_URL" agent rollout 0.5.0 --waves canary,global --halt-after 2 --wave-gap 1h >"$T_DIR/ro.out" 2>&1
+check_eq "kanade agent rollout 0.5.0 --waves canary,global --halt-after 2" "$?" 0
+now=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
+rec() { printf '{"pc":"%s","version":"0.5.0","state":"rolled_back","reason":"swap of 0.5.0 failed on %s","at_ms":%s}' "$1" "$1" "$(date +%s%3N)"; }
+wine "$FILL" "$NATS_URL" put agent_rollouts fail.0_5_0.pc-0011 "$(rec pc-0011)" >/dev/null 2>&1
+pycheck sse "$PORT" agent_rollouts '"key":"fail.0_5_0.pc-0012","version":"0.5.0"' "" \
+    wine "$FILL" "$NATS_URL" put agent_rollouts fail.0_5_0.pc-0012 "$(rec pc-0012)"
+for x in pc-0011:0.3.0:rolled_back pc-0012:0.1.0:rolled_back pc-0013:0.2.0:halted; do
+    IFS=: read -r pc v st <<<"$x"
+    why="swap of 0.5.0 failed on $pc"
+    [ "$st" = halted ] && why="rollout of 0.5.0 halted: 2 hosts failed (threshold 2): pc-0011: rolled_back: swap of 0.5.0 failed on pc-0011"
+    wine "$FILL" "$NATS_URL" put agent_status "$pc" \
+        "{\"pc_id\":\"$pc\",\"at\":\"$now\",\"agent_version\":\"$v\",\"hostname\":\"HOST-${pc#pc-}\",\"target_version\":\"0.5.0\",\"target_scope\":\"global\",\"update_state\":\"$st\",\"update_error\":\"$why\"}" >/dev/null 2>&1
+done
+ro_api() { curl -s "http://127.0.0.1:$PORT/api/rollouts" >"$T_DIR/ro_api.json"; }
+ro_is() { ro_api; python3 -c 'import json,sys; r=[r for r in json.load(open(sys.argv[1]))["rollouts"] if r["target_version"]=="0.5.0"]; sys.exit(0 if r and r[0]["halted"] == (sys.argv[2] == "True") and r[0]["waves"] and sum(w["hosts"] for w in r[0]["waves"]) >= 3 else 1)' "$T_DIR/ro_api.json" "$1"; }
+wait_for 10 "/api/rollouts shows the halt" ro_is True
+wine "$K" --server "$NATS_URL" --json agent rollout status 0.5.0 2>/dev/null | tr -d '\r' >"$T_DIR/ro_status.json"
+ro_api
+# same A B: what /api/rollouts says of 0.5.0 against `agent rollout status --json`.
+ro_same() {
+    python3 - "$T_DIR/ro_api.json" "$T_DIR/ro_status.json" <<'PY'
+import json, sys
+a = [r for r in json.load(open(sys.argv[1]))['rollouts'] if r['target_version'] == '0.5.0'][0]
+s = [r for r in json.load(open(sys.argv[2]))['rollouts'] if r['version'] == '0.5.0'][0]
+keys = ['halted', 'held_back', 'reason', 'failures', 'baseline', 'threshold', 'malformed', 'halt_policy', 'previous_version']
+got = [a[k] for k in keys] + [sorted(a['scopes']), [(w['group'], w['start_ms'], w['due'], w['hosts'], w['done']) for w in a['waves']],
+       sorted((f['pc_id'], f['state'], f['reason'], f['at_ms']) for f in a['failure_records'])]
+want = [s[k] for k in keys] + [sorted(s['scopes']), [(w['group'], w['start_ms'], w['due'], w['hosts'], w['done']) for w in s['waves']],
+        sorted((f['pc_id'], f['state'], f['reason'], f['at_ms']) for f in s['failed'])]
+print('same' if got == want else 'api %r\nstatus %r' % (got, want))
+PY
+}
+check_eq "/api/rollouts says what kanade agent rollout status --json says of 0.5.0" "$(ro_same)" same
+check_eq "  halted, 2 failures against a threshold of 2, policy '2', the first reasons" \
+    "$(python3 -c 'import json,sys; r=[r for r in json.load(open(sys.argv[1]))["rollouts"] if r["target_version"]=="0.5.0"][0]; print(r["halted"], r["failures"], r["threshold"], r["halt_policy"], r["reason"].startswith("rollout of 0.5.0 halted: 2 hosts failed (threshold 2): pc-0011: rolled_back: swap of 0.5.0 failed on pc-0011; pc-0012"))' "$T_DIR/ro_api.json")" \
+    "True 2 2 2 True"
+check_eq "  the wave plan: canary (1 host) then global (2), an hour apart, both stopped" \
+    "$(python3 -c 'import json,sys; r=[r for r in json.load(open(sys.argv[1]))["rollouts"] if r["target_version"]=="0.5.0"][0]; w=r["waves"]; print([(x["group"], x["hosts"], x["done"], x["due"]) for x in w], w[1]["start_ms"] - w[0]["start_ms"], w[0]["start"].endswith("Z"))' "$T_DIR/ro_api.json")" \
+    "[('canary', 1, 0, False), ('global', 2, 0, False)] 3600000 True"
+check_eq "  and the halted agent is counted in its states" \
+    "$(python3 -c 'import json,sys; r=[r for r in json.load(open(sys.argv[1]))["rollouts"] if r["target_version"]=="0.5.0"][0]; print(r["states"])' "$T_DIR/ro_api.json")" \
+    "{'rolled_back': 2, 'halted': 1}"
+
 echo "== hostile clients"
 pycheck hostile "$PORT"
 
@@ -189,12 +238,16 @@ pg() { printf '%s' "$page" | python3 -c "import json,sys; d=json.load(sys.stdin)
 check_eq "the page shows the first 100 agent rows" "$(pg "d['before']['rows'], d['before']['first_pc'], d['before']['count']")" "100 pc-0000 999 of 999"
 check_eq "the version bar has a segment per version" "$(pg "d['before']['bar_segments'], d['before']['versions']")" "3 ['0.1.0 (333)', '0.2.0 (333)', '0.3.0 (333)']"
 check_match "the global target is shown" "$(pg "d['before']['global_target']")" "^0\.5\.0$"
-check_match "rollout progress for 0.3.0" "$(pg "d['before']['rollouts']")" "0\.3\.0: [0-9]+ done, [0-9]+ pending, [0-9]+ failed, [0-9]+ rolled back, [0-9]+ quarantined of 79[0-9]"
+check_match "rollout progress for 0.3.0" "$(pg "d['before']['rollouts']")" "0\.3\.0: [0-9]+ done, [0-9]+ pending, [0-9]+ failed, [0-9]+ rolled back, [0-9]+ quarantined, 0 halted of 79[0-9]"
 check "  drawn as a bar" test "$(pg "d['before']['rollout_bars']")" -ge 3
 check_eq "stale agents are marked" "$(pg "d['before']['stale_rows']")" 11
 check_eq "the page says it is live" "$(pg "d['before']['live']")" live
 check_match "a status change shows without a reload" "$(pg "d['no_reload'], d['after']['row_text']")" "^True .*rolled_back.*page-live-marker"
-check_match "  and moves the rollout bar" "$(pg "d['after']['rollouts']")" "0\.5\.0: 0 done, 0 pending, 0 failed, 1 rolled back"
+check_match "  and moves the rollout bar" "$(pg "d['after']['rollouts']")" "0\.5\.0: 0 done, 0 pending, 0 failed, 3 rolled back, 0 quarantined, 1 halted of 4"
+check_eq "the halted state is in the state bar and its row is marked" "$(pg "d['before']['halted_chip'], d['before']['halted_rows']")" "halted: 1 ['pc-0013']"
+check_match "the halted rollout is marked, with its reason" "$(pg "d['before']['rollout_halts']")" \
+    "^\[.0\.5\.0 HALTED: rollout of 0\.5\.0 halted: 2 hosts failed \(threshold 2\): pc-0011: rolled_back"
+check_match "  and its waves" "$(pg "d['before']['waves']")" "canary: starts .*, stopped, 0/1 done.*global: starts .*, stopped, 0/2 done"
 ms=$(pg "d['change_shown_after_ack_ms']")
 check "  within 2 s of the broker's ack ($ms ms)" test "${ms:-99999}" -lt 2000
 fr=$(pg "d['first_render_ms']")
@@ -202,6 +255,14 @@ check "first render of 1,000 agents within 10 s ($fr ms; the 1 s goal is measure
 check_eq "when the server goes away the page says so, reconnects, and reloads what it missed" \
     "$(pg "d.get('said_lost'), d.get('reconnected'), d.get('missed_change_shown'), d.get('no_reload_after_reconnect')")" "True True True True"
 check "the screenshot is in test-logs/fleet.png" test -s "$BUILD/test-logs/fleet.png"
+
+echo "== resume"
+wine "$K" --server "$NATS_URL" agent rollout resume 0.5.0 >"$T_DIR/resume.out" 2>&1
+check_eq "kanade agent rollout resume 0.5.0" "$?" 0
+wait_for 10 "/api/rollouts shows the resume" ro_is False
+check_eq "  /api/rollouts: no longer halted, the 2 failures are the baseline" \
+    "$(python3 -c 'import json,sys; r=[r for r in json.load(open(sys.argv[1]))["rollouts"] if r["target_version"]=="0.5.0"][0]; print(r["halted"], r["failures"], r["baseline"], r["reason"])' "$T_DIR/ro_api.json")" \
+    "False 2 2 "
 
 echo "== token"
 export KANADE_WEB_TOKEN=s3cret-Token

@@ -104,7 +104,12 @@ async function main() {
     stale_rows: document.querySelectorAll('#agent-rows tr.stale').length,
     global_target: document.getElementById('global-target').textContent,
     live: document.getElementById('live').textContent,
-    row_text: (document.querySelector('#agent-rows tr[data-pc="${pc}"]') || {}).textContent || ''
+    row_text: (document.querySelector('#agent-rows tr[data-pc="${pc}"]') || {}).textContent || '',
+    halted_chip: (document.querySelector('#state-counts li[data-state="halted"]') || {}).textContent || '',
+    halted_rows: [...document.querySelectorAll('#agent-rows tr.halted')].map((tr) => tr.dataset.pc),
+    rollout_halts: [...document.querySelectorAll('#rollouts .rollout[data-halted]')]
+      .map((d) => d.dataset.version + ' ' + d.querySelector('.halt').textContent),
+    waves: [...document.querySelectorAll('#rollouts .rollout .waves li')].map((li) => li.textContent)
   }))()`;
   out.before = await evalJs(snap);
   if (!cmd.length) {

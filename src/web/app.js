@@ -2,7 +2,10 @@
 ** The fleet page. Loads /api/config and /api/agents once, then follows
 ** /api/events (Server-Sent Events) and re-renders at most every 250 ms, so
 ** a burst of heartbeats from 10,000 agents costs one render. The table
-** shows one page of rows at a time; everything else is counts.
+** shows one page of rows at a time; everything else is counts. The halt
+** verdict and wave plan of each rollout come from /api/rollouts, fetched
+** again when a failure record or a scope changes (and at most every 5 s
+** while statuses change, for the wave counts).
 **
 ** Token: when the API answers 401 the page asks for the token once and
 ** keeps it in sessionStorage. fetch() sends it as "Authorization: Bearer";
@@ -14,9 +17,11 @@
   const PAGE = 100;
   const FINAL_BAD = ['failed', 'rolled_back', 'quarantined'];
   const STATES = ['idle', 'pending', 'scheduled', 'downloading', 'verifying', 'swapping',
-    'monitoring', 'done', 'failed', 'rolled_back', 'quarantined'];
+    'monitoring', 'done', 'halted', 'failed', 'rolled_back', 'quarantined'];
+  const PARTS = ['done', 'pending', 'halted', 'failed', 'rolled_back', 'quarantined'];
   const COLORS = ['#3a7bd5', '#2e9e5b', '#e0a526', '#8e5ad6', '#d64545', '#17a2b8', '#6b7385', '#c2185b'];
   const agents = new Map();
+  let rollInfo = new Map(), rollTimer = 0, rollLast = 0;
   let globalTarget = '', staleAfter = 90, sortKey = 'pc_id', sortDir = 1, page = 0;
   let renderTimer = 0, es = null, wasDown = false;
   const $ = (id) => document.getElementById(id);
@@ -81,11 +86,41 @@
     ul.replaceChildren();
     const counts = countBy(list, (a) => a.update_state || 'idle');
     const stale = list.filter(isStale).length;
-    for (const [s, n] of [...counts].sort()) ul.append(el('li', { 'data-state': s }, s + ': ' + n));
+    for (const [s, n] of [...counts].sort()) {
+      ul.append(el('li', s === 'halted' ? { 'data-state': s, class: 'warn' } : { 'data-state': s }, s + ': ' + n));
+    }
     ul.append(el('li', { 'data-state': 'stale' }, 'stale: ' + stale));
   }
 
-  /* A rollout is a target version some agent has not finished. */
+  function fmtTime(ms) { return new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + ' UTC'; }
+
+  /* The halt verdict and the waves of a rollout (from /api/rollouts). */
+  function rolloutDetail(div, info) {
+    if (!info) return;
+    if (info.halted || info.held_back) {
+      div.setAttribute('data-halted', 'true');
+      div.classList.add('halted');
+      div.append(el('div', { class: 'halt' }, (info.halted ? 'HALTED: ' : 'HELD BACK: ') + info.reason +
+        ' (resume: kanade agent rollout resume ' + info.target_version + ')'));
+    }
+    if (info.halt_policy) {
+      div.append(el('div', { class: 'muted policy' }, 'halt policy ' + info.halt_policy + ': ' + info.failures +
+        ' failed' + (info.baseline ? ' (' + info.baseline + ' before the resume)' : '') +
+        (info.threshold ? ', halts at ' + info.threshold : '')));
+    }
+    if (info.waves && info.waves.length) {
+      const ol = el('ol', { class: 'waves' });
+      for (const w of info.waves) {
+        const st = info.halted || info.held_back ? 'stopped' : w.due ? 'due' : 'waiting';
+        ol.append(el('li', { 'data-group': w.group }, w.group + ': starts ' + (w.start ? fmtTime(w.start_ms) : '?') +
+          ', ' + st + ', ' + w.done + '/' + w.hosts + ' done'));
+      }
+      div.append(ol);
+    }
+  }
+
+  /* A rollout is a target version some agent has not finished, or one
+  ** that is halted. */
   function renderRollouts(list) {
     const box = $('rollouts');
     box.replaceChildren();
@@ -95,29 +130,47 @@
       if (!by.has(a.target_version)) by.set(a.target_version, []);
       by.get(a.target_version).push(a);
     }
+    for (const [v, info] of rollInfo) if (!by.has(v) && (info.halted || info.held_back)) by.set(v, []);
     for (const [v, as] of [...by].sort()) {
-      const c = { done: 0, pending: 0, failed: 0, rolled_back: 0, quarantined: 0 };
+      const c = { done: 0, pending: 0, halted: 0, failed: 0, rolled_back: 0, quarantined: 0 };
       for (const a of as) {
         const s = a.update_state;
         if (s === 'done' || (a.agent_version === v && (s === 'idle' || s === 'verified'))) c.done++;
-        else if (FINAL_BAD.includes(s)) c[s]++;
+        else if (FINAL_BAD.includes(s) || s === 'halted') c[s]++;
         else c.pending++;
       }
-      if (c.done === as.length) continue;
+      const info = rollInfo.get(v);
+      if (c.done === as.length && !(info && (info.halted || info.held_back))) continue;
       const div = el('div', { class: 'rollout', 'data-version': v });
       div.append(el('div', null, v + ': ' + c.done + ' done, ' + c.pending + ' pending, ' + c.failed +
-        ' failed, ' + c.rolled_back + ' rolled back, ' + c.quarantined + ' quarantined of ' + as.length));
+        ' failed, ' + c.rolled_back + ' rolled back, ' + c.quarantined + ' quarantined, ' + c.halted +
+        ' halted of ' + as.length));
       const bar = el('div', { class: 'bar' });
-      for (const k of ['done', 'pending', 'failed', 'rolled_back', 'quarantined']) {
+      for (const k of PARTS) {
         if (!c[k]) continue;
         const s = el('span', { class: 's-' + k, title: k + ': ' + c[k] });
         s.style.width = (100 * c[k] / as.length) + '%';
         bar.append(s);
       }
       div.append(bar);
+      rolloutDetail(div, info);
       box.append(div);
     }
     if (!box.firstChild) box.append(el('p', { class: 'muted' }, 'none'));
+  }
+
+  async function loadRollouts() {
+    const r = await api('/api/rollouts');
+    rollInfo = new Map(r.rollouts.map((x) => [x.target_version, x]));
+    rollLast = Date.now();
+    schedule();
+  }
+
+  /* soon: a record or a scope changed; otherwise at most every 5 s. */
+  function scheduleRollouts(soon) {
+    if (rollTimer) return;
+    const wait = soon ? 300 : Math.max(300, 5000 - (Date.now() - rollLast));
+    rollTimer = setTimeout(() => { rollTimer = 0; loadRollouts().catch(() => {}); }, wait);
   }
 
   function renderFailures(list) {
@@ -176,12 +229,15 @@
     const frag = document.createDocumentFragment();
     for (const a of rows.slice(page * PAGE, page * PAGE + PAGE)) {
       const tr = el('tr', { 'data-pc': a.pc_id, 'data-state': a.update_state || '' });
-      if (isStale(a)) tr.className = 'stale';
+      const halted = a.update_state === 'halted';
+      if (isStale(a) || halted) tr.className = (isStale(a) ? 'stale ' : '') + (halted ? 'halted' : '');
+      const state = el('td', null, a.update_state || '');
+      if (halted) state.append(el('span', { class: 'tag halt-tag' }, 'halted'));
       const host = el('td');
       host.append(document.createTextNode(a.hostname || ''));
       if (isStale(a)) host.append(el('span', { class: 'tag' }, 'stale'));
       tr.append(el('td', null, a.pc_id), host, el('td', null, a.agent_version || ''),
-        el('td', null, a.target_version || ''), el('td', null, a.update_state || ''),
+        el('td', null, a.target_version || ''), state,
         el('td', null, (a.groups || []).join(', ')), el('td', { title: a.last_seen || '' }, ageText(a.age_s)),
         el('td', { class: 'err' }, a.update_error || ''));
       frag.append(tr);
@@ -218,8 +274,10 @@
   function setLive(cls, text) { const l = $('live'); l.className = cls; l.textContent = text; }
 
   async function loadAll() {
-    const [cfg, list] = await Promise.all([api('/api/config'), api('/api/agents')]);
+    const [cfg, list, ro] = await Promise.all([api('/api/config'), api('/api/agents'), api('/api/rollouts')]);
     globalTarget = cfg.global_target || '';
+    rollInfo = new Map(ro.rollouts.map((x) => [x.target_version, x]));
+    rollLast = Date.now();
     agents.clear();
     for (const a of list.agents) agents.set(a.pc_id, a);
     if (list.stale_after_s) staleAfter = list.stale_after_s;
@@ -242,11 +300,14 @@
       const d = JSON.parse(ev.data);
       if (d.deleted) agents.delete(d.pc_id); else agents.set(d.pc_id, d);
       schedule();
+      scheduleRollouts(false);
     });
     es.addEventListener('agent_config', (ev) => {
       const d = JSON.parse(ev.data);
       if (d.scope === 'global') { globalTarget = d.deleted ? '' : (d.target_version || ''); schedule(); }
+      scheduleRollouts(true);
     });
+    es.addEventListener('agent_rollouts', () => scheduleRollouts(true));
   }
 
   function wire() {
