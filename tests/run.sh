@@ -83,7 +83,7 @@ done
 
 # Longest first, so the pool of JOBS stays busy to the end.
 suites=()
-for s in tests/it_update.sh tests/it_agent.sh tests/it_*.sh; do
+for s in tests/it_update.sh tests/it_waves.sh tests/it_agent.sh tests/it_halt_real.sh tests/it_*.sh; do
     [ -e "$s" ] || continue
     n=$(basename "$s" .sh)
     selected "$n" || continue
