@@ -73,7 +73,7 @@
 /* Connection events from the reader thread, as bits in a LONG. */
 #define EVBIT(ev) (1L << (ev))
 
-/* Everything the agent thread knows. One instance, on arun_body's stack. */
+/* Everything the agent thread knows. One instance, allocated by new_agent. */
 typedef struct agent {
     int under_scm;
     const char *config_path;
@@ -787,6 +787,8 @@ static void run_loop(agent *a)
     }
 }
 
+/* ---- start and stop --------------------------------------------------- */
+
 /*
 ** One agent per data folder. `run` in a console and the service share
 ** data\ (the verified download, update-state.json, update.json): a second
@@ -862,50 +864,59 @@ static HANDLE new_event(void)
     return h;
 }
 
-/* See agent_run.h. */
-int arun_body(void *arg)
+/* A zeroed agent with the defaults; NULL when out of memory. */
+static agent *new_agent(const arun_opts *o)
 {
-    const arun_opts *o = arg;
-    agent *a;
-    char err[1024];
-    nats_opts no;
-    upd_config uc;
-    int rc, exit_code = ARUN_EXIT_OK;
-
     /* The agent struct holds a few KiB of paths; keep it off the stack of
     ** the ServiceMain thread. */
-    a = calloc(1, sizeof *a);
-    if (!a) return ARUN_EXIT_FAIL;
+    agent *a = calloc(1, sizeof *a);
+    if (!a) return NULL;
     a->under_scm = o->under_scm;
     a->config_path = o->config_path;
     a->hb_ms = 30000;
     acfg_init(&a->config, NULL);
     acfg_init(&a->groups, "");
+    return a;
+}
 
-    rc = arun_load_config(o->config_path, &a->cfg, a->pc_id, err, sizeof err);
-    {
-        char terr[1024];
-        int lrc = start_logs(a, o->config_path, rc ? 14 : a->cfg.keep_days, !o->under_scm,
-                             terr, sizeof terr);
-        if (lrc == 2) {
-            log_event(LOG_ERROR, "%s", terr);
-            return finish(a, ARUN_EXIT_CONFIG);
-        }
-        if (lrc != 0 && !o->under_scm)
-            fprintf(stderr, "kanade-agent: cannot open the log folder: %s\n", win_last_error());
+/*
+** The config, then the log (opened even for a bad config, so that the
+** refusal is in it), then the config's log settings. ARUN_EXIT_OK, or
+** ARUN_EXIT_CONFIG after saying why in the Event Log (and the console).
+*/
+static int start_config(agent *a)
+{
+    char err[1024], terr[1024];
+    int rc = arun_load_config(a->config_path, &a->cfg, a->pc_id, err, sizeof err);
+    int lrc = start_logs(a, a->config_path, rc ? 14 : a->cfg.keep_days, !a->under_scm,
+                         terr, sizeof terr);
+    if (lrc == 2) {
+        log_event(LOG_ERROR, "%s", terr);
+        return ARUN_EXIT_CONFIG;
     }
+    if (lrc != 0 && !a->under_scm)
+        fprintf(stderr, "kanade-agent: cannot open the log folder: %s\n", win_last_error());
     if (rc) {
         log_event(LOG_ERROR, "%s", err);
-        return finish(a, ARUN_EXIT_CONFIG);
+        return ARUN_EXIT_CONFIG;
     }
     acfg_init(&a->config, a->pc_id);
     if (a->cfg.log_level[0]) log_set_level(log_level_parse(a->cfg.log_level));
-    if (a->cfg.warnings[0]) log_warn("config %s: %s", o->config_path, a->cfg.warnings);
-    svc_checkpoint();
+    if (a->cfg.warnings[0]) log_warn("config %s: %s", a->config_path, a->cfg.warnings);
+    return ARUN_EXIT_OK;
+}
 
+/*
+** Who this agent is (version, hostname, own digest, its subjects, the
+** broker as shown) and the start line that says it. ARUN_EXIT_OK, or
+** ARUN_EXIT_FAIL when the exe's own version cannot be read.
+*/
+static int identify(agent *a)
+{
+    char first[256];
     if (win_self_version(a->version, sizeof a->version) != 0) {
         log_event(LOG_ERROR, "cannot read own version: %s", win_last_error());
-        return finish(a, ARUN_EXIT_FAIL);
+        return ARUN_EXIT_FAIL;
     }
     own_hostname(a);
     digest_self(a);
@@ -915,24 +926,28 @@ int arun_body(void *arg)
     a->transport = a->cfg.ca_file[0] ? "tls" : "plaintext";
     log_info("starting kanade-agent version=%s pc_id=%s nats_url=%s mode=%s pid=%lu config=%s "
              "log_dir=%s keep_days=%d exe_sha256=%s", a->version, a->pc_id, a->url_shown,
-             o->under_scm ? "service" : "console", (unsigned long)GetCurrentProcessId(),
-             o->config_path, a->log_dir, a->cfg.keep_days,
+             a->under_scm ? "service" : "console", (unsigned long)GetCurrentProcessId(),
+             a->config_path, a->log_dir, a->cfg.keep_days,
              a->exe_digest[0] ? a->exe_digest : "(unknown)");
-    {
-        char first[256];
-        /* Every start, so the warning is in each day's log: the token, the
-        ** config and the binaries travel in the clear. */
-        if (url_plaintext_remote(a->cfg.nats_url, a->cfg.ca_file[0] != 0, first, sizeof first))
-            log_event(LOG_WARN, "plaintext connection to a non-loopback broker (%s): the token, "
-                      "the config and the updates travel unencrypted; use tls:// with [tls] ca_file", first);
-    }
+    /* Every start, so the warning is in each day's log: the token, the
+    ** config and the binaries travel in the clear. */
+    if (url_plaintext_remote(a->cfg.nats_url, a->cfg.ca_file[0] != 0, first, sizeof first))
+        log_event(LOG_WARN, "plaintext connection to a non-loopback broker (%s): the token, "
+                  "the config and the updates travel unencrypted; use tls:// with [tls] ca_file", first);
+    return ARUN_EXIT_OK;
+}
 
-    warn_weak_files(&a->cfg);
+/*
+** [update] release_keys into a->trust, and a line saying what they mean
+** for this host. 0, or 1 after logging why (a config error).
+*/
+static int load_release_keys(agent *a)
+{
+    char err[1024], ids[SIG_MAX_KEYS * (SIG_KEYID_LEN + 2) + 1] = "";
+    int i;
     if (atr_init(&a->trust, a->data_dir, a->cfg.release_keys, err, sizeof err) != 0) {
-        log_event(LOG_ERROR, "config %s: [update] release_keys: %s", o->config_path, err);
-        log_close();
-        free(a);
-        return ARUN_EXIT_CONFIG;
+        log_event(LOG_ERROR, "config %s: [update] release_keys: %s", a->config_path, err);
+        return 1;
     }
     if (a->trust.nkeys == 0) {
         /* Every start, like the plaintext warning: whoever can write
@@ -940,46 +955,60 @@ int arun_body(void *arg)
         log_event(LOG_WARN, "no release keys ([update] release_keys): this agent accepts unsigned releases "
                   "and targets; anyone with write access to the broker's agent_releases and agent_config "
                   "can choose what it runs (docs/security.md)");
-    } else {
-        char ids[SIG_MAX_KEYS * (SIG_KEYID_LEN + 2) + 1] = "";
-        int i;
-        for (i = 0; i < a->trust.nkeys; i++) {
-            size_t n = strlen(ids);
-            snprintf(ids + n, sizeof ids - n, "%s%s", i ? "," : "", a->trust.keys[i].id);
-        }
-        log_info("release keys: %s; only releases and targets signed by one of them are used", ids);
+        return 0;
     }
+    for (i = 0; i < a->trust.nkeys; i++) {
+        size_t n = strlen(ids);
+        snprintf(ids + n, sizeof ids - n, "%s%s", i ? "," : "", a->trust.keys[i].id);
+    }
+    log_info("release keys: %s; only releases and targets signed by one of them are used", ids);
+    return 0;
+}
 
+/* upd_init with this agent's paths, keys and rollout hooks; its result
+** (UPD_RESTART: crash recovery restored the previous exe). */
+static int start_updates(agent *a)
+{
+    upd_config uc;
     memset(&uc, 0, sizeof uc);
     uc.release_keys = a->trust.keys;
     uc.nrelease_keys = a->trust.nkeys;
     uc.exe_path = a->exe_path;
     uc.data_dir = a->data_dir;
     uc.version = a->version;
-    uc.config_path = o->config_path;
+    uc.config_path = a->config_path;
     uc.health_timeout_s = a->cfg.health_timeout_s;
-    uc.under_scm = o->under_scm;
+    uc.under_scm = a->under_scm;
     uc.on_change = on_update_change;
     uc.arg = a;
     uc.log_dir = a->log_dir;
     uc.schedule = rollout_schedule;
     uc.gate = rollout_gate;
-    if (upd_init(&uc) == UPD_RESTART) {
-        log_event(LOG_WARN, "update recovery restored the previous exe; exiting so it starts");
-        return finish(a, ARUN_EXIT_RESTART);
-    }
-    svc_checkpoint();
+    return upd_init(&uc);
+}
 
+/* The events run_loop waits on. 0, or 1 after logging why. */
+static int create_events(agent *a)
+{
     a->ev_stop = svc_stop_event();
     a->ev_conn = new_event();
     a->ev_ping = new_event();
     a->ev_note = new_event();
-    if (!a->ev_stop || !a->ev_conn || !a->ev_ping || !a->ev_note) {
-        log_event(LOG_ERROR, "cannot create events: %s", win_last_error());
-        exit_code = ARUN_EXIT_FAIL;
-        goto done;
-    }
+    if (a->ev_stop && a->ev_conn && a->ev_ping && a->ev_note) return 0;
+    log_event(LOG_ERROR, "cannot create events: %s", win_last_error());
+    return 1;
+}
 
+/*
+** The connection, with retry_initial: it returns at once and the reader
+** thread keeps trying (and reconnecting) in the background. ARUN_EXIT_OK,
+** or ARUN_EXIT_CONFIG after logging why.
+*/
+static int connect_broker(agent *a)
+{
+    nats_opts no;
+    char err[1024];
+    int rc;
     memset(&no, 0, sizeof no);
     no.servers = a->cfg.nats_url;
     no.user = a->cfg.user[0] ? a->cfg.user : NULL;
@@ -994,14 +1023,17 @@ int arun_body(void *arg)
     no.on_event = on_nats_event;
     no.event_arg = a;
     rc = nats_connect(&no, &a->nc, err, sizeof err);
-    if (rc != NATS_OK) {
-        /* With retry_initial only a bad argument fails here (a URL that
-        ** cannot be parsed, TLS files that do not load): a config error. */
-        log_event(LOG_ERROR, "config %s: cannot set up the broker connection: %s",
-                  o->config_path, err[0] ? err : nats_strerror(rc));
-        exit_code = ARUN_EXIT_CONFIG;
-        goto done;
-    }
+    if (rc == NATS_OK) return ARUN_EXIT_OK;
+    /* With retry_initial only a bad argument fails here (a URL that
+    ** cannot be parsed, TLS files that do not load): a config error. */
+    log_event(LOG_ERROR, "config %s: cannot set up the broker connection: %s",
+              a->config_path, err[0] ? err : nats_strerror(rc));
+    return ARUN_EXIT_CONFIG;
+}
+
+/* Running: tells the SCM, then the loop until the stop event. */
+static void run_until_stopped(agent *a)
+{
     svc_report_running();
     /* A reachable broker answers within milliseconds; only a longer wait
     ** is worth a line (the connection keeps retrying in the background). */
@@ -1011,8 +1043,12 @@ int arun_body(void *arg)
     SetEvent(a->ev_conn);
     run_loop(a);
     log_info("stopping");
+}
 
-done:
+/* Undoes start_updates, create_events and connect_broker, each as far as
+** it got. */
+static void shut_down(agent *a, int exit_code)
+{
     upd_shutdown();
     if (a->ping) nats_unsubscribe(a->ping);
     close_buckets(a);
@@ -1023,5 +1059,34 @@ done:
     if (a->ev_ping) CloseHandle(a->ev_ping);
     if (a->ev_note) CloseHandle(a->ev_note);
     log_info("stopped (exit code %d)", exit_code);
+}
+
+/* See agent_run.h. The start-up order is the file's header's. */
+int arun_body(void *arg)
+{
+    agent *a = new_agent(arg);
+    int exit_code;
+
+    if (!a) return ARUN_EXIT_FAIL;
+    exit_code = start_config(a);
+    if (exit_code != ARUN_EXIT_OK) return finish(a, exit_code);
+    svc_checkpoint();
+    exit_code = identify(a);
+    if (exit_code != ARUN_EXIT_OK) return finish(a, exit_code);
+    warn_weak_files(&a->cfg);
+    if (load_release_keys(a) != 0) {
+        log_close();
+        free(a);
+        return ARUN_EXIT_CONFIG;
+    }
+    if (start_updates(a) == UPD_RESTART) {
+        log_event(LOG_WARN, "update recovery restored the previous exe; exiting so it starts");
+        return finish(a, ARUN_EXIT_RESTART);
+    }
+    svc_checkpoint();
+
+    exit_code = create_events(a) != 0 ? ARUN_EXIT_FAIL : connect_broker(a);
+    if (exit_code == ARUN_EXIT_OK) run_until_stopped(a);
+    shut_down(a, exit_code);
     return finish(a, exit_code);
 }
