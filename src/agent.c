@@ -390,133 +390,192 @@ static int plaintext_refused(const char *urls, int has_ca)
     return 1;
 }
 
-/*
-** install: folders with their ACLs, the config (only when missing, or with
-** --force-config), a check of that config exactly as the service will load
-** it, then the service. A config that would not start is refused before
-** the service is touched.
-*/
-static int cmd_install(const args *a)
-{
-    const char *o_config = NULL, *o_url = NULL, *o_id = NULL, *o_ca = NULL, *o_token = NULL;
-    const char *o_force = NULL, *o_plain = NULL, *o_auth = NULL, *o_key = NULL;
-    char keys[sizeof ((conf *)0)->release_keys * 2];
-    opt opts[] = {
-        { "--config", 1, &o_config }, { "--nats-url", 1, &o_url }, { "--id", 1, &o_id },
-        { "--ca-file", 1, &o_ca }, { "--token", 1, &o_token }, { "--force-config", 0, &o_force },
-        { "--allow-plaintext", 0, &o_plain }, { "--auth-file", 1, &o_auth },
-        { "--release-key", 1, &o_key },
-    };
-    bcf_user auth;
-    char cfg[PATH_U8], root[PATH_U8], sub[PATH_U8], exe[PATH_U8], ca[PATH_U8], err[1024];
-    char pc_id[SCOPE_ID_MAX + 1], version[80], shown[sizeof ((conf *)0)->nats_url + 64];
-    static const char *const subdirs[3] = { "config", "data", "logs" };
-    svc_install_opts so;
-    conf c;
-    int i, wrote = 0, rc;
+/* What `install` was given, checked, and the paths it works on. */
+typedef struct install_req {
+    const char *config, *url, *id, *ca, *token, *force, *plain, *auth_file, *key;
+    char keys[sizeof ((conf *)0)->release_keys * 2];   /* every --release-key, a comma list */
+    bcf_user auth;                                     /* --auth-file's user and password */
+    char cfg[PATH_U8], root[PATH_U8], exe[PATH_U8], ca_full[PATH_U8];
+    char version[80];
+} install_req;
 
+/*
+** The options, each checked on its own and against the others (--id,
+** --auth-file with --token, the .auth file against --id). 0, or EXIT_USAGE
+** after printing why.
+*/
+static int install_args(const args *a, install_req *r)
+{
+    opt opts[] = {
+        { "--config", 1, &r->config }, { "--nats-url", 1, &r->url }, { "--id", 1, &r->id },
+        { "--ca-file", 1, &r->ca }, { "--token", 1, &r->token }, { "--force-config", 0, &r->force },
+        { "--allow-plaintext", 0, &r->plain }, { "--auth-file", 1, &r->auth_file },
+        { "--release-key", 1, &r->key },
+    };
     if (parse_opts(a, 2, opts, (int)(sizeof opts / sizeof opts[0]), "install")) return EXIT_USAGE;
-    if (collect_release_keys(a, keys, sizeof keys) != 0) return EXIT_USAGE;
-    if (o_id && !scope_valid_id(o_id)) {
-        fprintf(stderr, "kanade-agent install: --id \"%s\" is invalid: use 1-64 of A-Z a-z 0-9 _ -\n", o_id);
+    if (collect_release_keys(a, r->keys, sizeof r->keys) != 0) return EXIT_USAGE;
+    if (r->id && !scope_valid_id(r->id)) {
+        fprintf(stderr, "kanade-agent install: --id \"%s\" is invalid: use 1-64 of A-Z a-z 0-9 _ -\n", r->id);
         return EXIT_USAGE;
     }
-    if (o_auth && o_token) {
+    if (r->auth_file && r->token) {
         fprintf(stderr, "kanade-agent install: give --auth-file or --token, not both\n");
         return EXIT_USAGE;
     }
-    memset(&auth, 0, sizeof auth);
-    if (o_auth && (rc = read_auth_file(o_auth, &o_id, &auth)) != 0) return rc;
-    if (config_path(o_config, cfg, sizeof cfg) != 0 || kanade_root(root, sizeof root) != 0
-        || win_exe_path(exe, sizeof exe) != 0 || win_self_version(version, sizeof version) != 0) {
+    if (r->auth_file) return read_auth_file(r->auth_file, &r->id, &r->auth);
+    return 0;
+}
+
+/*
+** The config path, the root, this exe and its version; --ca-file made
+** absolute (the service does not run in this folder) and readable. 0,
+** EXIT_FAIL or EXIT_USAGE after printing why.
+*/
+static int install_paths(install_req *r)
+{
+    FILE *f;
+    if (config_path(r->config, r->cfg, sizeof r->cfg) != 0 || kanade_root(r->root, sizeof r->root) != 0
+        || win_exe_path(r->exe, sizeof r->exe) != 0 || win_self_version(r->version, sizeof r->version) != 0) {
         fprintf(stderr, "kanade-agent install: %s\n", win_last_error());
         return EXIT_FAIL;
     }
-    if (o_ca) {
-        FILE *f;
-        if (full_path(o_ca, ca, sizeof ca) != 0 || (f = win_fopen(ca, "rb")) == NULL) {
-            fprintf(stderr, "kanade-agent install: --ca-file cannot be read: %s\n", win_last_error());
-            return EXIT_USAGE;
-        }
-        fclose(f);
-        o_ca = ca;
-    }
-    /* Refused before anything is created: nothing half-done. */
-    if (o_url && !o_plain && (!win_exists(cfg) || o_force)
-        && plaintext_refused(o_url, o_ca != NULL))
+    if (!r->ca) return 0;
+    if (full_path(r->ca, r->ca_full, sizeof r->ca_full) != 0 || (f = win_fopen(r->ca_full, "rb")) == NULL) {
+        fprintf(stderr, "kanade-agent install: --ca-file cannot be read: %s\n", win_last_error());
         return EXIT_USAGE;
+    }
+    fclose(f);
+    r->ca = r->ca_full;
+    return 0;
+}
 
-    /* 1. Folders: nothing is adopted from another owner, and everything is
-    ** created with its final owner and ACL (the root protected, so nothing
-    ** from %ProgramData%, where Users may create folders, leaks in). config
-    ** and data hold credentials and update state; logs are readable. */
-    if (dir_of(exe, sub, sizeof sub), foreign_owner("install", sub) || foreign_owner("install", root))
+/*
+** Folders: nothing is adopted from another owner, and everything is
+** created with its final owner and ACL (the root protected, so nothing
+** from %ProgramData%, where Users may create folders, leaks in). config
+** and data hold credentials and update state; logs are readable. Every
+** owner is checked before the first folder is created. 0, or EXIT_FAIL
+** after printing why.
+*/
+static int install_folders(const install_req *r)
+{
+    static const char *const subdirs[3] = { "config", "data", "logs" };
+    char sub[PATH_U8];
+    int i;
+    if (dir_of(r->exe, sub, sizeof sub), foreign_owner("install", sub) || foreign_owner("install", r->root))
         return EXIT_FAIL;
     for (i = 0; i < 3; i++) {
-        if (snprintf(sub, sizeof sub, "%s\\%s", root, subdirs[i]) >= (int)sizeof sub) return EXIT_FAIL;
+        if (snprintf(sub, sizeof sub, "%s\\%s", r->root, subdirs[i]) >= (int)sizeof sub) return EXIT_FAIL;
         if (foreign_owner("install", sub)) return EXIT_FAIL;
     }
-    if (foreign_owner("install", cfg)) return EXIT_FAIL;
-    if (win_mkdirs(root) != 0 || fsec_apply(root, FSEC_SDDL_READABLE) != 0) {
+    if (foreign_owner("install", r->cfg)) return EXIT_FAIL;
+    if (win_mkdirs(r->root) != 0 || fsec_apply(r->root, FSEC_SDDL_READABLE) != 0) {
         fprintf(stderr, "kanade-agent install: cannot create %s owned by Administrators: %s\n",
-                root, win_last_error());
+                r->root, win_last_error());
         return EXIT_FAIL;
     }
     for (i = 0; i < 3; i++) {
         const wchar_t *sddl = i < 2 ? FSEC_SDDL_PRIVATE : FSEC_SDDL_READABLE;
-        snprintf(sub, sizeof sub, "%s\\%s", root, subdirs[i]);
+        snprintf(sub, sizeof sub, "%s\\%s", r->root, subdirs[i]);
         if (fsec_mkdir(sub, sddl) != 0 || fsec_apply(sub, sddl) != 0) {
             fprintf(stderr, "kanade-agent install: cannot create %s for SYSTEM and "
                     "Administrators: %s\n", sub, win_last_error());
             return EXIT_FAIL;
         }
     }
+    return 0;
+}
 
-    /* 2. The config: written only when missing, so a re-install never
-    ** clobbers an operator's edits. */
-    if (!win_exists(cfg) || o_force) {
-        if (!o_url) {
+/*
+** The config: written only when missing (or with --force-config), so a
+** re-install never clobbers an operator's edits; then restricted to SYSTEM
+** and Administrators either way. *wrote says which. 0, or EXIT_USAGE or
+** EXIT_FAIL after printing why.
+*/
+static int install_config(install_req *r, int *wrote)
+{
+    int rc;
+    *wrote = 0;
+    if (!win_exists(r->cfg) || r->force) {
+        if (!r->url) {
             fprintf(stderr, "kanade-agent install: %s does not exist: pass --nats-url "
-                    "(and optionally --id, --ca-file, --token or --auth-file) to write it\n", cfg);
+                    "(and optionally --id, --ca-file, --token or --auth-file) to write it\n", r->cfg);
             return EXIT_USAGE;
         }
-        rc = write_config(cfg, o_url, o_id, o_ca, o_token, o_auth ? &auth : NULL, keys);
-        SecureZeroMemory(&auth, sizeof auth);
+        rc = write_config(r->cfg, r->url, r->id, r->ca, r->token, r->auth_file ? &r->auth : NULL, r->keys);
+        SecureZeroMemory(&r->auth, sizeof r->auth);
         if (rc != 0) return EXIT_FAIL;
-        wrote = 1;
-    } else if (o_url || o_id || o_ca || o_token || o_auth || o_key) {
-        printf("note: %s exists and was kept; --force-config rewrites it\n", cfg);
+        *wrote = 1;
+    } else if (r->url || r->id || r->ca || r->token || r->auth_file || r->key) {
+        printf("note: %s exists and was kept; --force-config rewrites it\n", r->cfg);
     }
-    if (fsec_apply(cfg, FSEC_SDDL_FILE) != 0) {
+    if (fsec_apply(r->cfg, FSEC_SDDL_FILE) != 0) {
         fprintf(stderr, "kanade-agent install: cannot restrict %s to SYSTEM and "
-                "Administrators: %s\n", cfg, win_last_error());
+                "Administrators: %s\n", r->cfg, win_last_error());
         return EXIT_FAIL;
     }
+    return 0;
+}
 
-    /* 3. Check the config the way the service will load it. */
-    if (arun_load_config(cfg, &c, pc_id, err, sizeof err) != 0) {
+/* The config loaded the way the service will load it, into *c and pc_id;
+** a kept config is held to the same plaintext rule as a new one. 0, or
+** EXIT_FAIL or EXIT_USAGE after printing why. */
+static int install_check_config(const install_req *r, conf *c, char *pc_id)
+{
+    char err[1024];
+    if (arun_load_config(r->cfg, c, pc_id, err, sizeof err) != 0) {
         fprintf(stderr, "kanade-agent install: %s\n", err);
         return EXIT_FAIL;
     }
+    if (!r->plain && plaintext_refused(c->nats_url, c->ca_file[0] != 0)) return EXIT_USAGE;
+    return 0;
+}
 
-    /* A kept config is held to the same rule as a new one. */
-    if (!o_plain && plaintext_refused(c.nats_url, c.ca_file[0] != 0)) return EXIT_USAGE;
-
-    /* 4. The service. */
-    so.exe_path = exe;
-    so.config_path = cfg;
+/* Registers (or updates) the service and prints what was installed. */
+static int install_service(const install_req *r, const conf *c, const char *pc_id, int wrote)
+{
+    char shown[sizeof ((conf *)0)->nats_url + 64];
+    svc_install_opts so;
+    int rc;
+    so.exe_path = r->exe;
+    so.config_path = r->cfg;
     rc = svc_install(&so);
     if (rc != SVC_OK) {
         fprintf(stderr, "kanade-agent install: %s\n", win_last_error());
         return rc == SVC_ERR_ARG ? EXIT_USAGE : EXIT_FAIL;
     }
-    printf("config   : %s (%s)\n", cfg, wrote ? "written" : "kept");
+    printf("config   : %s (%s)\n", r->cfg, wrote ? "written" : "kept");
     printf("pc_id    : %s\n", pc_id);
-    url_redact(c.nats_url, shown, sizeof shown);
-    printf("nats_url : %s (%s)\n", shown, c.ca_file[0] ? "tls" : "plaintext");
-    printf("service  : %s installed: \"%s\" service --config \"%s\"\n", SVC_NAME, exe, cfg);
-    printf("version  : %s\n", version);
+    url_redact(c->nats_url, shown, sizeof shown);
+    printf("nats_url : %s (%s)\n", shown, c->ca_file[0] ? "tls" : "plaintext");
+    printf("service  : %s installed: \"%s\" service --config \"%s\"\n", SVC_NAME, r->exe, r->cfg);
+    printf("version  : %s\n", r->version);
     return EXIT_OK;
+}
+
+/*
+** install: the inputs checked, then folders with their ACLs, the config
+** (only when missing, or with --force-config), a check of that config
+** exactly as the service will load it, then the service. Bad input is
+** refused before anything is created, and a config that would not start
+** is refused before the service is touched.
+*/
+static int cmd_install(const args *a)
+{
+    install_req r;
+    conf c;
+    char pc_id[SCOPE_ID_MAX + 1];
+    int rc, wrote = 0;
+
+    memset(&r, 0, sizeof r);
+    if ((rc = install_args(a, &r)) != 0 || (rc = install_paths(&r)) != 0) return rc;
+    /* Refused before anything is created: nothing half-done. */
+    if (r.url && !r.plain && (!win_exists(r.cfg) || r.force) && plaintext_refused(r.url, r.ca != NULL))
+        return EXIT_USAGE;
+    if ((rc = install_folders(&r)) != 0 || (rc = install_config(&r, &wrote)) != 0
+        || (rc = install_check_config(&r, &c, pc_id)) != 0)
+        return rc;
+    return install_service(&r, &c, pc_id, wrote);
 }
 
 static int cmd_uninstall(const args *a)
