@@ -1074,11 +1074,7 @@ int arun_body(void *arg)
     exit_code = identify(a);
     if (exit_code != ARUN_EXIT_OK) return finish(a, exit_code);
     warn_weak_files(&a->cfg);
-    if (load_release_keys(a) != 0) {
-        log_close();
-        free(a);
-        return ARUN_EXIT_CONFIG;
-    }
+    if (load_release_keys(a) != 0) return finish(a, ARUN_EXIT_CONFIG);
     if (start_updates(a) == UPD_RESTART) {
         log_event(LOG_WARN, "update recovery restored the previous exe; exiting so it starts");
         return finish(a, ARUN_EXIT_RESTART);
