@@ -36,6 +36,9 @@ typedef struct sv_ent {
     size_t len;
     cli_agent *a;
     char seen[40];                  /* a->at_ms as RFC 3339, made once */
+    char *js;                       /* status: the API object's fixed fields, without the
+                                    ** closing brace; groups: the JSON array (made once) */
+    size_t jslen;
     char (*g)[SCOPE_ID_MAX + 1];
     int ng;
 } sv_ent;
@@ -57,6 +60,8 @@ static struct {
     obj_store *releases;
     kv_bucket *b[4];
     HANDLE stop_ev;
+    const char *index;              /* the page as served (see page_init) */
+    size_t index_len;
 } S;
 
 enum { B_STATUS, B_GROUPS, B_CONFIG, B_ROLLOUTS, NB };
@@ -96,6 +101,7 @@ static void ent_free(sv_ent *e)
     free(e->val);
     free(e->a);
     free(e->g);
+    free(e->js);
     free(e);
 }
 
@@ -149,13 +155,11 @@ static char *build_json(void (*fn)(json_w *, void *), void *arg, size_t hint, si
     }
 }
 
-/* The API's agent object (docs/api.md); whole adds the status document. */
-static void render_agent(json_w *w, const sv_ent *st, int64_t now, int whole)
+/* The fields of the API's agent object (docs/api.md) that only change
+** with its status document. */
+static void render_agent_fixed(json_w *w, const sv_ent *st)
 {
     const cli_agent *a = st->a;
-    const sv_ent *g = map_get(&S.groups, st->key);
-    int i;
-    json_w_obj_open(w);
     json_w_kstr(w, "pc_id", a->pc_id);
     json_w_kstr(w, "hostname", a->hostname);
     json_w_kstr(w, "agent_version", a->version);
@@ -164,10 +168,6 @@ static void render_agent(json_w *w, const sv_ent *st, int64_t now, int whole)
     json_w_kstr(w, "update_state", a->state);
     json_w_kstr(w, "update_error", a->error);
     if (a->percent >= 0) json_w_kint(w, "update_percent", a->percent);
-    json_w_key(w, "groups");
-    json_w_arr_open(w);
-    for (i = 0; g && i < g->ng; i++) json_w_str(w, g->g[i]);
-    json_w_arr_close(w);
     json_w_key(w, "quarantined_versions");
     json_w_arr_open(w);
     {
@@ -182,20 +182,79 @@ static void render_agent(json_w *w, const sv_ent *st, int64_t now, int whole)
     json_w_arr_close(w);
     json_w_key(w, "last_seen");
     if (a->have_at) json_w_str(w, st->seen); else json_w_null(w);
-    json_w_key(w, "age_s");
-    if (a->have_at) json_w_int(w, (now - a->at_ms) / 1000); else json_w_null(w);
-    json_w_kbool(w, "stale", cli_agent_stale(a, S.stale_ms, now));
     json_w_kstr(w, "exe_sha256", a->exe_sha256);
     /* Release keys the agent holds (0: it accepts unsigned builds), null
     ** from builds that do not report them; the targets it ignored. */
     json_w_key(w, "release_keys");
     if (a->release_keys >= 0) json_w_int(w, a->release_keys); else json_w_null(w);
     json_w_kstr(w, "target_error", a->target_error);
+}
+
+/* The API's agent object; whole adds the status document. */
+static void render_agent(json_w *w, const sv_ent *st, int64_t now, int whole)
+{
+    const cli_agent *a = st->a;
+    const sv_ent *g = map_get(&S.groups, st->key);
+    int i;
+    json_w_obj_open(w);
+    render_agent_fixed(w, st);
+    json_w_key(w, "groups");
+    json_w_arr_open(w);
+    for (i = 0; g && i < g->ng; i++) json_w_str(w, g->g[i]);
+    json_w_arr_close(w);
+    json_w_key(w, "age_s");
+    if (a->have_at) json_w_int(w, (now - a->at_ms) / 1000); else json_w_null(w);
+    json_w_kbool(w, "stale", cli_agent_stale(a, S.stale_ms, now));
     if (whole) {
         json_w_key(w, "status");
         if (a->raw_ok) json_w_raw(w, a->raw, a->raw_len); else json_w_null(w);
     }
     json_w_obj_close(w);
+}
+
+/* The same object from the parts made when the entries arrived: a copy
+** and two numbers instead of escaping every string again, which is most
+** of the time of /api/agents for a large fleet. */
+static void render_agent_fast(json_w *w, const sv_ent *st, int64_t now)
+{
+    char buf[4096];
+    const sv_ent *g = map_get(&S.groups, st->key);
+    const cli_agent *a = st->a;
+    size_t n = st->jslen, gl = g && g->js ? g->jslen : 2;
+    int stale = cli_agent_stale(a, S.stale_ms, now);
+    if (!st->js || n + gl + 64 > sizeof buf) { render_agent(w, st, now, 0); return; }
+    memcpy(buf, st->js, n);
+    memcpy(buf + n, ",\"groups\":", 10);
+    memcpy(buf + n + 10, g && g->js ? g->js : "[]", gl);
+    n += 10 + gl;
+    if (a->have_at)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, ",\"age_s\":%lld,\"stale\":%s}",
+                              (long long)((now - a->at_ms) / 1000), stale ? "true" : "false");
+    else
+        n += (size_t)snprintf(buf + n, sizeof buf - n, ",\"age_s\":null,\"stale\":%s}", stale ? "true" : "false");
+    json_w_raw(w, buf, n);
+}
+
+/* The fixed part of a status entry's object, or a groups entry's array
+** (lock held exclusively); left NULL when out of memory (the slow path). */
+static void make_js(int is_status, sv_ent *e)
+{
+    char buf[4096];
+    json_w w;
+    int i;
+    json_w_init(&w, buf, sizeof buf);
+    if (is_status) {
+        json_w_obj_open(&w);
+        render_agent_fixed(&w, e);
+        json_w_obj_close(&w);
+    } else {
+        json_w_arr_open(&w);
+        for (i = 0; i < e->ng; i++) json_w_str(&w, e->g[i]);
+        json_w_arr_close(&w);
+    }
+    if (w.err) return;
+    e->jslen = is_status ? w.len - 1 : w.len;      /* a status object stays open */
+    if ((e->js = malloc(e->jslen)) != NULL) memcpy(e->js, buf, e->jslen);
 }
 
 /* ============================================================ events */
@@ -287,11 +346,13 @@ static void apply(int bi, kv_entry *en)
             tmp.len = e->len;
             cli_agent_parse(&tmp, e->a);
             if (e->a->have_at) win_rfc3339(e->a->at_ms, e->seen);
+            make_js(1, e);
         } else if (bi == B_GROUPS) {
             char g[SCOPE_MAX_GROUPS][SCOPE_ID_MAX + 1];
             if (scope_parse_groups(e->val, e->len, g, SCOPE_MAX_GROUPS, &e->ng) != SCOPE_OK) e->ng = 0;
             if (e->ng && (e->g = malloc((size_t)e->ng * sizeof *e->g)) != NULL) memcpy(e->g, g, (size_t)e->ng * sizeof *e->g);
             else e->ng = 0;
+            make_js(0, e);
         }
         if (map_put(map_of(bi), e) != 0) {
             ent_free(e);
@@ -405,7 +466,7 @@ static void render_agents(json_w *w, void *arg)
         if (q->state[0] && strcmp(a->state, q->state)) continue;
         if (q->group[0] && !in_groups(e->key, q->group)) continue;
         if (q->stale >= 0 && cli_agent_stale(a, S.stale_ms, now) != q->stale) continue;
-        render_agent(w, e, now, 0);
+        render_agent_fast(w, e, now);
         n++;
     }
     json_w_arr_close(w);
@@ -829,7 +890,7 @@ static void handle(void *arg, hs_conn *c, const hp_request *r)
 {
     const char *p = r->path;
     if (!strcmp(p, "/") || !strcmp(p, "/index.html")) {
-        hs_respond(c, 200, "text/html; charset=utf-8", NULL, web_index_html, web_index_html_len);
+        hs_respond(c, 200, "text/html; charset=utf-8", NULL, S.index, S.index_len);
     } else if (!strcmp(p, "/app.css")) {
         hs_respond(c, 200, "text/css; charset=utf-8", NULL, web_app_css, web_app_css_len);
     } else if (!strcmp(p, "/app.js")) {
@@ -874,6 +935,29 @@ static BOOL WINAPI on_ctrl(DWORD type)
     return TRUE;
 }
 
+/* The page preloads /api/agents, so the fleet's largest answer travels
+** while the CSS and JS load. A preload cannot send the token: with one,
+** the page is served without that line, or the browser would hand the
+** page's authorised fetch a 401. */
+static int page_init(void)
+{
+    static const char pre[] = "<link rel=\"preload\" href=\"/api/agents\" as=\"fetch\" crossorigin=\"anonymous\">\n";
+    const char *html = (const char *)web_index_html, *at = NULL;
+    size_t n = web_index_html_len, i, pl = sizeof pre - 1;
+    char *copy;
+    S.index = html;
+    S.index_len = n;
+    if (!S.token[0]) return 0;
+    for (i = 0; !at && i + pl <= n; i++) if (!memcmp(html + i, pre, pl)) at = html + i;
+    if (!at) return 0;
+    if ((copy = malloc(n - pl)) == NULL) return -1;
+    memcpy(copy, html, (size_t)(at - html));
+    memcpy(copy + (at - html), at + pl, n - (size_t)(at - html) - pl);
+    S.index = copy;
+    S.index_len = n - pl;
+    return 0;
+}
+
 /* The token: printable ASCII without spaces, so it survives a header. */
 static int valid_token(const char *t)
 {
@@ -912,7 +996,10 @@ int cli_cmd_serve(void)
     if ((code = cli_connect()) != CLI_OK) return code;
     for (i = 0; i < NB; i++) if ((code = cli_open_kv(BUCKETS[i], &S.b[i])) != CLI_OK) goto done;
     if ((code = cli_open_obj(CLI_B_RELEASES, &S.releases)) != CLI_OK) goto done;
-    if ((S.ring = calloc(SV_RING, sizeof *S.ring)) == NULL) { code = cli_fail(CLI_FAIL, "out of memory"); goto done; }
+    if ((S.ring = calloc(SV_RING, sizeof *S.ring)) == NULL || page_init() != 0) {
+        code = cli_fail(CLI_FAIL, "out of memory");
+        goto done;
+    }
     InitializeSRWLock(&S.lock);
     InitializeConditionVariable(&S.cv);
     InitializeCriticalSection(&S.js_mu);

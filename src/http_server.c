@@ -22,6 +22,7 @@
 
 #define HS_STACK          (256 * 1024)
 #define HS_REJECT_WAIT_MS 20
+#define HS_SEND_CHUNK     (1024 * 1024)  /* bytes per send() */
 
 struct hs_server {
     SOCKET ls;
@@ -106,12 +107,14 @@ int hs_listen_is_loopback(const char *listen, int *loopback)
     return rc;
 }
 
-/* Sends all of data; -1 when the peer is gone or too slow (SO_SNDTIMEO). */
+/* Sends all of data; -1 when the peer is gone or too slow (SO_SNDTIMEO).
+** Large pieces: under Wine every send() is a trip through the wineserver,
+** and /api/agents for 10,000 agents is several MB. */
 static int send_all(SOCKET s, const void *data, size_t len)
 {
     const char *p = data;
     while (len > 0) {
-        int n = send(s, p, len > 65536 ? 65536 : (int)len, 0);
+        int n = send(s, p, len > HS_SEND_CHUNK ? HS_SEND_CHUNK : (int)len, 0);
         if (n <= 0) return -1;
         p += n;
         len -= (size_t)n;

@@ -100,6 +100,7 @@ wine "$K" --server "$NATS_URL" jetstream kv del agent_status it-serve-agent >/de
 echo "== page, headers, releases, config"
 page=$(curl -s -D "$T_DIR/h" "http://127.0.0.1:$PORT/")
 check_match "/ is the embedded page" "$page" "<title>Kanade fleet</title>"
+check_match "  that preloads /api/agents (no token set)" "$page" '<link rel="preload" href="/api/agents" as="fetch"'
 check_match "  with a strict Content-Security-Policy" "$(tr -d '\r' <"$T_DIR/h")" \
     "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'"
 check_match "  and nosniff" "$(tr -d '\r' <"$T_DIR/h")" "X-Content-Type-Options: nosniff"
@@ -280,6 +281,9 @@ check_eq "a wrong token is a 401" "$(curl -s -o /dev/null -w '%{http_code}' -H '
 check_eq "the query token is refused outside /api/events" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/agents?token=s3cret-Token")" 401
 check_eq "the right token answers" "$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cret-Token' "http://127.0.0.1:$PORT/api/agents")" 200
 check_eq "the page itself needs no token (it asks for one)" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/")" 200
+page=$(curl -s "http://127.0.0.1:$PORT/")
+check_eq "  and is served whole but for that line" "$(printf '%s\n' "$page" | grep -c -e '<title>Kanade fleet</title>' -e '<script src="/app.js" defer></script>' -e '</html>')" 3
+check_nomatch "  without the preload of /api/agents, which could not send the token" "$page" 'rel="preload"'
 check_eq "/api/events without the token is a 401" "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/events")" 401
 pycheck sse "$PORT" agent_status sse-marker-2 s3cret-Token wine "$FILL" "$NATS_URL" put agent_status pc-0004 \
     "{\"pc_id\":\"pc-0004\",\"at\":\"$now\",\"agent_version\":\"0.3.0\",\"hostname\":\"HOST-0004\",\"update_state\":\"failed\",\"update_error\":\"sse-marker-2\"}"

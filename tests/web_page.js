@@ -90,6 +90,17 @@ async function main() {
     await sleep(20);
   }
   out.first_render_ms = Date.now() - t0;
+  // Where the time went, in ms from the navigation's start (the page's
+  // time origin): its own marks, and each request's start and end.
+  out.timing = await evalJs(`(() => {
+    const r = (x) => Math.round(x);
+    const nav = performance.getEntriesByType('navigation')[0] || {};
+    const t = { origin_after_navigate_ms: r(performance.timeOrigin - ${t0}), html: [r(nav.requestStart), r(nav.responseEnd)],
+      dom_content_loaded: r(nav.domContentLoadedEventStart) };
+    for (const e of performance.getEntriesByType('resource')) t[new URL(e.name).pathname] = [r(e.startTime), r(e.responseStart), r(e.responseEnd)];
+    for (const m of performance.getEntriesByType('mark')) t[m.name] = r(m.startTime);
+    return t;
+  })()`);
   await sleep(500);
   const snap = `(() => ({
     rows: document.querySelectorAll('#agent-rows tr').length,

@@ -1,5 +1,6 @@
 /*
-** The fleet page. Loads /api/config and /api/agents once, then follows
+** The fleet page. Loads /api/config and /api/agents once (index.html
+** preloads /api/agents, so it travels while this script loads), then follows
 ** /api/events (Server-Sent Events) and re-renders at most every 250 ms, so
 ** a burst of heartbeats from 10,000 agents costs one render. The table
 ** shows one page of rows at a time; everything else is counts. The halt
@@ -32,7 +33,7 @@
     for (let attempt = 0; attempt < 2; attempt++) {
       const used = token();
       const h = used ? { Authorization: 'Bearer ' + used } : {};
-      const r = await fetch(path, { headers: h, cache: 'no-store' });
+      const r = await fetch(path, { headers: h });
       if (r.status !== 401) {
         if (!r.ok) throw new Error(path + ': HTTP ' + r.status);
         return r.json();
@@ -274,14 +275,17 @@
   function setLive(cls, text) { const l = $('live'); l.className = cls; l.textContent = text; }
 
   async function loadAll() {
-    const [cfg, list, ro] = await Promise.all([api('/api/config'), api('/api/agents'), api('/api/rollouts')]);
+    /* The halt details come after the first render: on a 2-core machine
+    ** their request competes with /api/agents for the server's CPU. */
+    const [cfg, list] = await Promise.all([api('/api/config'), api('/api/agents')]);
+    performance.mark('kanade-loaded');
     globalTarget = cfg.global_target || '';
-    rollInfo = new Map(ro.rollouts.map((x) => [x.target_version, x]));
-    rollLast = Date.now();
     agents.clear();
     for (const a of list.agents) agents.set(a.pc_id, a);
     if (list.stale_after_s) staleAfter = list.stale_after_s;
     render();
+    performance.mark('kanade-rendered');
+    await loadRollouts();
   }
 
   function follow() {
@@ -337,6 +341,7 @@
   }
 
   document.addEventListener('DOMContentLoaded', () => {
+    performance.mark('kanade-start');
     wire();
     loadAll().then(follow).catch((e) => setLive('live-down', String(e)));
   });
