@@ -25,6 +25,15 @@ typedef struct asy_seen {
     int64_t at_ns;
 } asy_seen;
 
+/* One key named by notifications, with the last one's operation and value. */
+typedef struct asy_note {
+    int bucket;
+    char key[ACFG_KEY_MAX + 1];
+    int op;
+    unsigned char *val;         /* malloc'd copy of the notification payload */
+    size_t len;
+} asy_note;
+
 struct asy {
     nats_conn *c;
     kv_bucket *b[2];
@@ -35,6 +44,8 @@ struct asy {
     int ngroups;
     asy_seen seen[ASY_NSEEN];
     int nseen;
+    asy_note notes[ASY_BATCH];  /* asy_drain's batch: per agent, since the fleet
+                                ** simulator runs many agents in one process */
     int failed;                 /* bucket of the last failure */
 };
 
@@ -200,14 +211,6 @@ int asy_sync(asy *s, int *changed, char *err, size_t cap)
     return rc;
 }
 
-/* One key named by notifications, with the last one's operation and value. */
-typedef struct asy_note {
-    int bucket;
-    char key[ACFG_KEY_MAX + 1];
-    int op;
-    unsigned char *val;         /* malloc'd copy of the notification payload */
-    size_t len;
-} asy_note;
 
 static int note_op(const nats_msg *m)
 {
@@ -280,7 +283,7 @@ static int read_noted(asy *s, const asy_note *x, int *changed, char *err, size_t
 
 int asy_drain(asy *s, int *changed, char *err, size_t cap)
 {
-    static asy_note notes[ASY_BATCH];   /* the agent thread only */
+    asy_note *notes = s->notes;
     int n = 0, overflow = 0, i, rc = NATS_OK;
     *changed = 0;
     err[0] = 0;
