@@ -203,6 +203,10 @@ check_eq "leader kill: every simulated agent runs 0.2.0 (observer)" "$orc" 0
 echo "  converged $((SECONDS - t0)) s after the rollout (downloads slowed to about 2 s)"
 wait_for 120 "the real agent on 0.2.0" real_is 0.2.0
 check_eq "leader kill: the real service swapped to 0.2.0" "$(real_version)" 0.2.0
+# A status put that fell into the leader election of KV_agent_status is
+# written again at the agent's next heartbeat (2 s here).
+all_status_on() { [ "$(status_on "$1")" = $((ALL + 1)) ]; }
+wait_for 30 "agent_status: all on 0.2.0" all_status_on 0.2.0
 check_eq "leader kill: agent_status shows all $((ALL + 1)) agents on 0.2.0" "$(status_on 0.2.0)" $((ALL + 1))
 if [ -n "$ln" ] && [ -z "${PID[$ln]:-}" ]; then
     node_start "$ln"
@@ -223,6 +227,7 @@ check_eq "node kill mid-rollout: every simulated agent runs 0.3.0" "$orc" 0
 echo "  converged $((SECONDS - t0)) s after the rollout (jitter 20 s)"
 wait_for 120 "the real agent on 0.3.0" real_is 0.3.0
 check_eq "node kill mid-rollout: the real service swapped to 0.3.0" "$(real_version)" 0.3.0
+wait_for 30 "agent_status: all on 0.3.0" all_status_on 0.3.0
 check_eq "node kill mid-rollout: agent_status shows all $((ALL + 1)) agents on 0.3.0" "$(status_on 0.3.0)" $((ALL + 1))
 
 # With n2 still down: publish and rollout work.
@@ -233,6 +238,7 @@ wait "$OBS"; orc=$?
 check_eq "one node down: every simulated agent runs 0.4.0" "$orc" 0
 wait_for 120 "the real agent on 0.4.0" real_is 0.4.0
 check_eq "one node down: the real service swapped to 0.4.0" "$(real_version)" 0.4.0
+wait_for 30 "agent_status: all on 0.4.0" all_status_on 0.4.0
 check_eq "one node down: agent_status shows all $((ALL + 1)) agents on 0.4.0" "$(status_on 0.4.0)" $((ALL + 1))
 
 w sc stop KanadeAgent >/dev/null 2>&1
