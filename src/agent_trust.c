@@ -86,9 +86,10 @@ int atr_init(atr *t, const char *data_dir, const char *keys, char *err, size_t e
     return 0;
 }
 
-/* 1 the first time this (key, KV revision) is refused, so a standing bad
-** value is logged once, not at every evaluation. */
-static int first_refusal(atr *t, const acfg_entry *e)
+/* 1 the first time this (key, KV revision) is reported (refused, or its
+** rollout fields dropped), so a standing bad value is logged once, not at
+** every evaluation. */
+static int first_report(atr *t, const acfg_entry *e)
 {
     int i;
     for (i = 0; i < t->nlogged; i++)
@@ -119,7 +120,7 @@ static void apply_without_rollout(atr *t, const acfg_entry *e, const char *why, 
     ro_rollout none;
     size_t cap = e->len + 64;
     char *v = malloc(cap);
-    if (first_refusal(t, e)) log_event(LOG_WARN, "agent_config/%s: %s", e->key, why);
+    if (first_report(t, e)) log_event(LOG_WARN, "agent_config/%s: %s", e->key, why);
     memset(&none, 0, sizeof none);
     if (v && ro_write_scope(e->val, e->len, &none, v, cap) == RO_OK)
         acfg_apply(out, e->key, KV_OP_PUT, e->rev, v, strlen(v));
@@ -167,7 +168,7 @@ void atr_filter(atr *t, const acfg *in, const char *groups_json, size_t groups_l
         } else {
             char *v = malloc(e->len + 32);
             add_error(t, e->key, why);
-            if (first_refusal(t, e))
+            if (first_report(t, e))
                 log_event(LOG_WARN, "agent_config/%s: %s; its target is ignored", e->key, why);
             /* The layer stays (its other fields still count) without a target. */
             if (v && scope_set_field(e->val, e->len, "target_version", NULL, v, e->len + 32) == SCOPE_OK)
