@@ -114,6 +114,7 @@ struct upd_ctx {
         nats_conn *conn;
         int delay_ms;               /* test hook */
         int refused;                /* the release failed its signature check */
+        int woke_quarter;           /* last quarter of the download signalled */
     } dl;
 };
 
