@@ -215,7 +215,7 @@ order=$(python3 -c 'import sys
 ws, gap = int(sys.argv[2]), 15000
 bad = []
 for l in open(sys.argv[1]):
-    pc, _, done, _ = l.split()
+    pc, _, done = l.split()[:3]
     i = int(pc[4:])
     if i < 101: continue
     k = 0 if i <= 102 else 1 if i <= 112 else 2

@@ -30,9 +30,15 @@
 **
 **   tool_fleet observe URL N TARGET OUT [--timeout S]
 **       Subscribes to heartbeat.> and writes one line per simulated agent to
-**       OUT when it reaches TARGET: "<pc> <notice_ms> <done_ms> <state>"
+**       OUT when it reaches TARGET:
+**         "<pc> <notice_ms> <done_ms> <state> <reported_ms>"
 **       (unix ms the observer first saw the agent pending or later for
-**       TARGET, and running TARGET; 0 = never). Prints "noticed K" and
+**       TARGET, and running TARGET; 0 = never; reported_ms is the `at` the
+**       agent wrote into that first pending-or-later document, the moment
+**       it noticed, before its message waited for the observer's share of
+**       this machine). Also subscribes to $KV.agent_config.> and prints
+**       "written <unix ms>" when the first write after its start arrives:
+**       the rollout's moment, by the same clock. Prints "noticed K" and
 **       "converged K" lines as the counts complete, and exits 0 once all N
 **       run TARGET, 4 at the timeout (default 600 s).
 */
@@ -115,6 +121,7 @@ static unsigned __stdcall sim_body(void *arg)
     uc.sim_swap = sim_swap;
     uc.schedule = rollout_schedule;
     uc.gate = rollout_gate;
+    uc.wake = a->ev_upd = new_event();
     if (upd_init(&uc) != 0) { log_error("%s: upd_init failed", a->pc_id); return 1; }
 
     a->ev_stop = F.stop;
@@ -147,6 +154,7 @@ static unsigned __stdcall sim_body(void *arg)
     CloseHandle(a->ev_conn);
     CloseHandle(a->ev_ping);
     CloseHandle(a->ev_note);
+    if (a->ev_upd) CloseHandle(a->ev_upd);
     InterlockedDecrement(&F.running);
     return 0;
 }
@@ -300,7 +308,7 @@ static int cmd_groups(int argc, char **argv)
 /* ---- observe ----------------------------------------------------------- */
 
 typedef struct seen {
-    int64_t notice, done;
+    int64_t notice, done, reported;
     char state[16];
 } seen;
 
@@ -311,14 +319,16 @@ static int cmd_observe(int argc, char **argv)
     int noticed = 0, converged = 0, i, rc;
     seen *tab;
     nats_conn *c = NULL;
-    nats_sub *s = NULL;
+    nats_sub *s = NULL, *w = NULL;
     uint64_t end;
+    int64_t written = 0;
     FILE *f;
     if (n < 1 || n > FLEET_MAX) { fprintf(stderr, "tool_fleet observe: bad N\n"); return 2; }
     tab = calloc((size_t)n + 1, sizeof *tab);
     if (!tab || connect_cli(argv[2], &c) != NATS_OK) return 1;
-    if (nats_subscribe(c, "heartbeat.>", NULL, &s) != NATS_OK || nats_flush(c, 5000) != NATS_OK) {
-        fprintf(stderr, "subscribe heartbeat.>: %s\n", nats_last_error(c));
+    if (nats_subscribe(c, "heartbeat.>", NULL, &s) != NATS_OK
+        || nats_subscribe(c, "$KV.agent_config.>", NULL, &w) != NATS_OK || nats_flush(c, 5000) != NATS_OK) {
+        fprintf(stderr, "subscribe heartbeat.> and $KV.agent_config.>: %s\n", nats_last_error(c));
         return 1;
     }
     printf("observing\n");
@@ -331,7 +341,13 @@ static int cmd_observe(int argc, char **argv)
         char ver[80] = "", tgt[80] = "", st[16] = "";
         int idx;
         int64_t now;
-        rc = nats_sub_next(s, 1000, &m);
+        if (!written && nats_sub_next(w, 0, &m) == NATS_OK) {
+            written = win_unix_ms();
+            printf("written %lld\n", (long long)written);
+            fflush(stdout);
+            nats_msg_free(m);
+        }
+        rc = nats_sub_next(s, written ? 1000 : 10, &m);
         if (rc == NATS_ERR_TIMEOUT) continue;
         if (rc != NATS_OK) { fprintf(stderr, "observe: %s\n", nats_strerror(rc)); break; }
         now = win_unix_ms();
@@ -343,7 +359,10 @@ static int cmd_observe(int argc, char **argv)
             json_get_str(&d, 0, "update_state", st, sizeof st);
             snprintf(x->state, sizeof x->state, "%s", st);
             if (!x->notice && (strcmp(ver, target) == 0 || (strcmp(tgt, target) == 0 && strcmp(st, UPD_IDLE) != 0))) {
+                char at[40] = "";
                 x->notice = now;
+                if (json_get_str(&d, 0, "at", at, sizeof at) != JSON_OK || win_parse_rfc3339(at, &x->reported) != 0)
+                    x->reported = 0;
                 if (++noticed == n) { printf("noticed %d\n", n); fflush(stdout); }
             }
             if (!x->done && strcmp(ver, target) == 0) {
@@ -355,11 +374,12 @@ static int cmd_observe(int argc, char **argv)
     }
     f = win_fopen(out, "wb");
     for (i = 1; f && i <= n; i++)
-        fprintf(f, "sim-%05d %lld %lld %s\n", i, (long long)tab[i].notice, (long long)tab[i].done,
-                tab[i].state[0] ? tab[i].state : "-");
+        fprintf(f, "sim-%05d %lld %lld %s %lld\n", i, (long long)tab[i].notice, (long long)tab[i].done,
+                tab[i].state[0] ? tab[i].state : "-", (long long)tab[i].reported);
     if (f) fclose(f);
     if (converged < n) printf("timeout: noticed %d, converged %d of %d\n", noticed, converged, n);
     nats_unsubscribe(s);
+    nats_unsubscribe(w);
     nats_close(c);
     return converged == n ? 0 : 4;
 }
