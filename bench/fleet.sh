@@ -116,7 +116,7 @@ K agent publish "$(wp "$B/versions/agent-0.3.0.exe")" >/dev/null || die "publish
 wine "$TOOL" groups "$URL" "$N" 'ring%d:10' >/dev/null 2>"$B/groups.err" || die "groups: $(cat "$B/groups.err")"
 sleep 1
 BASE_RSS=$(rss_kb "$NATS_PID")
-say "machine: $(nproc) cores, load $(load) at start, nats-server $(nats-server --version | awk '{print $2}'); $SIMS simulator processes, each in its own Wine prefix"
+say "machine: $(nproc) cores, load $(load) at start, nats-server $(nats-server --version | awk '{print $2}'); simulator processes, each in its own Wine prefix: $SIMS"
 
 # ---- start ----------------------------------------------------------------
 PER=$(( (N + SIMS - 1) / SIMS ))
