@@ -260,7 +260,9 @@ mkdir -p "$HOOKS"; echo 2000 >"$HOOKS/download-delay-ms"
 k agent rollout 0.1.1 --pcs host-01 --halt-after 1 >/dev/null 2>&1 || bad "rollout 0.1.1"
 wait_for 60 "host-01 downloading" svc_is update_state downloading
 t fail 0.1.1 pc-elsewhere rolled_back "exited at once (code 3)" >/dev/null
-wait_for 90 "host-01 halted" svc_is update_state halted
+# On a time-out, what the agent and the SCM said, so a failure can be read.
+explain() { echo "  service state: $(svc_state)"; echo "  agent log, last lines:"; logs | tail -n 12 | sed 's/^/    /'; }
+wait_for 90 "host-01 halted" svc_is update_state halted || explain
 check_eq "real agent: state halted" "$(svc_field update_state)" halted
 check_match "real agent: the reason names the failed host" "$(svc_field update_error)" 'rollout of 0\.1\.1 halted: 1 hosts? failed \(threshold 1\): pc-elsewhere: rolled_back'
 check_eq "real agent: the exe on disk is still the 0.1.0 build" "$(sha "$EXE")" "$SHA0"
@@ -271,7 +273,7 @@ rm -f "$HOOKS/download-delay-ms"
 sleep 5
 check_eq "real agent: still halted a while later" "$(svc_field update_state)" halted
 k agent rollout resume 0.1.1 >/dev/null || bad "resume 0.1.1"
-wait_for 120 "host-01 runs 0.1.1" svc_is agent_version 0.1.1
+wait_for 120 "host-01 runs 0.1.1" svc_is agent_version 0.1.1 || explain
 check_eq "after resume: the exe on disk is the 0.1.1 build" "$(sha "$EXE")" "$SHA1"
 check_eq "after resume: downloaded once" "$(logs | grep -c 'update: downloaded 0\.1\.1')" 1
 w sc stop KanadeAgent >/dev/null 2>&1
