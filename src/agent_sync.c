@@ -211,7 +211,6 @@ int asy_sync(asy *s, int *changed, char *err, size_t cap)
     return rc;
 }
 
-
 static int note_op(const nats_msg *m)
 {
     char v[32];
