@@ -10,8 +10,8 @@
 ** when the cancel flag is set). The worker only touches the `dl` block
 ** under `lock`, and sets upd_config.wake at each quarter of the download
 ** and when it ends, so the agent thread looks at it (upd_tick) when there
-** is news instead of polling it every 50 ms (20 needless waits a second per
-** downloading agent, which the fleet simulator multiplied by a thousand). A
+** is news instead of polling it every 50 ms: with a thousand agents in one
+** simulator, or a slow link, the polling was most of the work. A
 ** cancelled worker is never waited for on the agent thread: a new download
 ** starts once the old worker has gone, because both write <exe>.new.
 ** upd_shutdown may run on another thread (the agent's stop callback), so
