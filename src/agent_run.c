@@ -6,11 +6,10 @@
 **   the SCM, the main thread in a console. It sleeps in
 **   WaitForMultipleObjects on the stop event, the connection-event event
 **   (set by the NATS reader thread from on_event, which must not block),
-**   the ping subscription's event, the config-notification event and the
-**   download worker's event (upd_config.wake), with a timeout that is the
-**   next heartbeat, the next config read or the next update step
-**   (upd_next_due_ms). An idle agent therefore wakes for its heartbeat and
-**   its periodic config read, nothing else.
+**   the ping subscription's event and the config-notification event, with a
+**   timeout that is the next heartbeat, the next config read or the next
+**   update step (upd_next_due_ms). An idle agent therefore wakes for its
+**   heartbeat and its periodic config read, nothing else.
 **   update.c runs a download on its own worker thread and upd_tick() never
 **   blocks, so a stop is seen at once and upd_shutdown() (which cancels
 **   the download, bounded) runs here too.
@@ -93,8 +92,6 @@ typedef struct agent {
     nats_conn *nc;
     HANDLE ev_stop;               /* svc_stop_event(): manual reset, not ours */
     HANDLE ev_conn, ev_ping, ev_note;  /* auto reset, ours */
-    HANDLE ev_upd;                /* auto reset, ours: the download worker has news;
-                                  ** NULL if it could not be made (update.c polls) */
     volatile LONG conn_bits;      /* EVBIT(NATS_EV_*) set by on_event */
     int connected;
     nats_sub *ping;
@@ -767,15 +764,13 @@ static int due(uint64_t at) { return at && win_tick_ms() >= at; }
 /* The agent thread's loop; returns when the stop event is set. */
 static void run_loop(agent *a)
 {
-    HANDLE hs[5];
-    DWORD nh = a->ev_upd ? 5 : 4;
+    HANDLE hs[4];
     hs[0] = a->ev_stop;          /* first: a stop wins over pending work */
     hs[1] = a->ev_conn;
     hs[2] = a->ev_ping;
     hs[3] = a->ev_note;
-    hs[4] = a->ev_upd;
     for (;;) {
-        DWORD w = WaitForMultipleObjects(nh, hs, FALSE, wait_timeout(a));
+        DWORD w = WaitForMultipleObjects(4, hs, FALSE, wait_timeout(a));
         if (w == WAIT_OBJECT_0) return;
         if (w == WAIT_FAILED) {
             win_err("WaitForMultipleObjects", NULL);
@@ -788,7 +783,7 @@ static void run_loop(agent *a)
         drain_notes(a);
         if (a->dirty && a->ready) evaluate(a);
         if (due(a->next_hb)) heartbeat(a, "tick");
-        if (w == WAIT_OBJECT_0 + 4 || upd_next_due_ms() <= win_unix_ms()) upd_tick(a->nc);
+        if (upd_next_due_ms() <= win_unix_ms()) upd_tick(a->nc);
     }
 }
 
@@ -976,9 +971,6 @@ static int start_updates(agent *a)
 {
     upd_config uc;
     memset(&uc, 0, sizeof uc);
-    a->ev_upd = new_event();
-    if (!a->ev_upd) log_warn("cannot create the download event (%s): the download is polled", win_last_error());
-    uc.wake = a->ev_upd;
     uc.release_keys = a->trust.keys;
     uc.nrelease_keys = a->trust.nkeys;
     uc.exe_path = a->exe_path;
@@ -1066,7 +1058,6 @@ static void shut_down(agent *a, int exit_code)
     if (a->ev_conn) CloseHandle(a->ev_conn);
     if (a->ev_ping) CloseHandle(a->ev_ping);
     if (a->ev_note) CloseHandle(a->ev_note);
-    if (a->ev_upd) CloseHandle(a->ev_upd);
     log_info("stopped (exit code %d)", exit_code);
 }
 

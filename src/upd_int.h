@@ -114,7 +114,6 @@ struct upd_ctx {
         nats_conn *conn;
         int delay_ms;               /* test hook */
         int refused;                /* the release failed its signature check */
-        int woke_quarter;           /* last quarter of the download signalled */
     } dl;
 };
 

@@ -8,10 +8,8 @@
 ** runs on one worker thread so the agent keeps answering pings and a target
 ** change cancels it at once (the obj_get write callback returns non-zero
 ** when the cancel flag is set). The worker only touches the `dl` block
-** under `lock`, and sets upd_config.wake at each quarter of the download
-** and when it ends, so the agent thread looks at it (upd_tick) when there
-** is news instead of polling it every 50 ms: with a thousand agents in one
-** simulator, or a slow link, the polling was most of the work. A
+** under `lock`; the agent thread polls it from upd_tick (upd_next_due_ms
+** asks for a tick every 50 ms while a download runs, and only then). A
 ** cancelled worker is never waited for on the agent thread: a new download
 ** starts once the old worker has gone, because both write <exe>.new.
 ** upd_shutdown may run on another thread (the agent's stop callback), so
@@ -159,27 +157,13 @@ static int dl_write(void *arg, const void *buf, size_t len)
     return 0;
 }
 
-/* Tells the agent thread the worker has news (see upd_config.wake). */
-static void wake_agent(void)
-{
-    if (U.cfg.wake) SetEvent((HANDLE)U.cfg.wake);
-}
-
 static void dl_progress(void *arg, uint64_t done, uint64_t total)
 {
-    int quarter, news = 0;
     (void)arg;
     EnterCriticalSection(&U.lock);
     U.dl.done = done;
     U.dl.total = total;
-    /* Quarters: the heartbeat reports the percentage in steps of 25. */
-    quarter = total ? (int)(done * 4 / total) : 0;
-    if (quarter > U.dl.woke_quarter) {
-        U.dl.woke_quarter = quarter;
-        news = 1;
-    }
     LeaveCriticalSection(&U.lock);
-    if (news) wake_agent();
 }
 
 /* Describes an objstore failure in one line for update_error. */
@@ -349,7 +333,6 @@ out:
     copy_str(U.dl.err, sizeof U.dl.err, err);
     U.dl.finished = 1;
     LeaveCriticalSection(&U.lock);
-    wake_agent();
     return 0;
 }
 
@@ -784,13 +767,12 @@ static int64_t poll_due(int64_t now, int period_ms)
 static int64_t next_due_impl(void)
 {
     int64_t now = win_unix_ms();
-    int worker_poll = U.cfg.wake ? 1000 : 50;  /* with wake, only a safety net */
     if (state_is(UPD_SCHEDULED)) return U.st.scheduled_at_ms > now ? U.st.scheduled_at_ms : now;
-    if (state_is(UPD_DOWNLOADING)) return poll_due(now, worker_poll);
+    if (state_is(UPD_DOWNLOADING)) return poll_due(now, 50);
     if ((state_is(UPD_FAILED) || state_is(UPD_HALTED)) && U.retry_at_ms)
         return U.retry_at_ms > now ? U.retry_at_ms : now;
     if (state_is(UPD_SWAPPING) || (state_is(UPD_MONITORING) && !U.self_gate)) return poll_due(now, 500);
-    if (U.dl.thread) return poll_due(now, worker_poll);   /* reap a cancelled worker */
+    if (U.dl.thread) return poll_due(now, 50);   /* reap a cancelled worker */
     return INT64_MAX;
 }
 

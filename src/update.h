@@ -67,11 +67,6 @@ typedef struct upd_config {
     */
     int64_t (*schedule)(void *arg, const char *to, int64_t now_ms, int64_t draw_ms);
     int (*gate)(void *arg, const char *to, char *reason, size_t cap, int64_t *recheck_ms);
-    /* Optional: an auto-reset event (a HANDLE) the download worker sets at
-    ** each quarter of the download and when it ends; the agent then calls
-    ** upd_tick. With it upd_next_due_ms asks for a tick only once a second
-    ** while a download runs (a safety net); without it, every 50 ms. */
-    void *wake;
 } upd_config;
 
 /* A snapshot for the heartbeat/status document. */
