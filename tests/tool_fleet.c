@@ -121,7 +121,6 @@ static unsigned __stdcall sim_body(void *arg)
     uc.sim_swap = sim_swap;
     uc.schedule = rollout_schedule;
     uc.gate = rollout_gate;
-    uc.wake = a->ev_upd = new_event();
     if (upd_init(&uc) != 0) { log_error("%s: upd_init failed", a->pc_id); return 1; }
 
     a->ev_stop = F.stop;
@@ -154,7 +153,6 @@ static unsigned __stdcall sim_body(void *arg)
     CloseHandle(a->ev_conn);
     CloseHandle(a->ev_ping);
     CloseHandle(a->ev_note);
-    if (a->ev_upd) CloseHandle(a->ev_upd);
     InterlockedDecrement(&F.running);
     return 0;
 }
